@@ -1,0 +1,1 @@
+"""Assignments: one sub-package per assignment, each with an assignment.toml."""

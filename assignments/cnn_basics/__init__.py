@@ -1,0 +1,1 @@
+"""cnn_basics: output sizes, a tiny CNN, and pretrained AlexNet (top-5, embedding, fine-tuning)."""

@@ -1,0 +1,38 @@
+"""predict_top5, hidden checks: agreement with the reference on every probe photo (partial credit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assignments.cnn_basics import mistakes, photos
+from assignments.cnn_basics.checks.support import answer_problem, calling
+
+pytestmark = pytest.mark.question("top5")
+
+
+def _agreement(submission, expected, credit, compare: str) -> None:
+    images = photos.all_pixels()
+    with calling("top5", "predict_top5 on the probe photos"):
+        got = submission.probe("top5", images=images)
+    want = expected.probe("top5", images=images)
+    problems = [(name, *answer_problem(g, w, compare=compare)) for name, g, w in zip(photos.names(), got, want)]
+    wrong = [(name, problem, mistake) for name, problem, mistake in problems if problem]
+    fraction = 1 - len(wrong) / len(images)
+    if wrong:
+        name, problem, mistake = wrong[0]
+        credit.award(
+            fraction,
+            f"{len(wrong)} of {len(images)} photos disagree with the reference ({compare}); on {name} predict_top5 {problem}.",
+            hint=mistakes.hint(mistake) if mistake else "",
+            mistake=mistake,
+        )
+
+
+@pytest.mark.points(6, visibility="hidden")
+def test_labels_agree(submission, expected, credit):
+    _agreement(submission, expected, credit, "labels")
+
+
+@pytest.mark.points(6, visibility="hidden")
+def test_probabilities_agree(submission, expected, credit):
+    _agreement(submission, expected, credit, "probabilities")

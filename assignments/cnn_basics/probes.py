@@ -1,0 +1,231 @@
+"""Probes: the code that calls a submission's functions and reports what they did.
+
+Each probe takes the loaded module (a student's, in the sandboxed worker; the
+reference, in the grader process) and plain arguments, and returns plain data: numbers,
+strings, lists, dicts and tensors. The rubric compares the student's answer with the
+reference's answer to the same probe. Probes hold no expected values; they are shipped
+to students with the public checks.
+
+A probe catches the student's exceptions per case where one failing case should not
+hide the others (conv_out's grid), and otherwise lets them propagate: the worker turns
+them into a StudentError for the check that asked.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.models import AlexNet_Weights, alexnet
+
+from grader.describe import describe
+from grader.worker import describe_exception
+
+WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
+
+
+def conv_out_cases(module: types.ModuleType, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call conv_out on each case ({"args": [...], "kwargs": {...}}), one result each."""
+    results = []
+    for case in cases:
+        try:
+            value = module.conv_out(*case.get("args", []), **case.get("kwargs", {}))
+            results.append({"ok": True, "result": describe(value)})
+        except Exception as error:
+            results.append({"ok": False, "error": describe_exception(error)})
+    return results
+
+
+def _parameters(model: nn.Module) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "shape": list(p.shape), "requires_grad": bool(p.requires_grad)}
+        for name, p in model.named_parameters()
+    ]
+
+
+def _build_tiny(module: types.ModuleType, num_classes: int | None) -> nn.Module:
+    model = module.TinyCNN() if num_classes is None else module.TinyCNN(num_classes)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"TinyCNN(...) built a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def tiny_cnn_summary(
+    module: types.ModuleType, num_classes: int | None, batch: torch.Tensor | None = None
+) -> dict[str, Any]:
+    """Build TinyCNN(num_classes); its parameters, and its output on `batch`."""
+    torch.manual_seed(0)
+    model = _build_tiny(module, num_classes)
+    summary: dict[str, Any] = {
+        "parameters": _parameters(model),
+        "total": sum(p.numel() for p in model.parameters()),
+    }
+    if batch is not None:
+        model.eval()
+        with torch.no_grad():
+            summary["output"] = describe(model(batch))
+    return summary
+
+
+def _load_by_shape(model: nn.Module, tensors: list[torch.Tensor]) -> str:
+    """Copy `tensors` into the model's parameters: by shape if shapes are unique, else in order.
+
+    Matching by shape accepts any layer names and any registration order; with all
+    shapes distinct (true for TinyCNN at 10 classes) it is unambiguous.
+    """
+    params = list(model.parameters())
+    if len(params) != len(tensors):
+        raise ValueError(f"the model has {len(params)} parameter tensors; the reference has {len(tensors)}")
+    shapes = [tuple(t.shape) for t in tensors]
+    with torch.no_grad():
+        if len(set(shapes)) == len(shapes) and {tuple(p.shape) for p in params} == set(shapes):
+            by_shape = {tuple(t.shape): t for t in tensors}
+            for p in params:
+                p.copy_(by_shape[tuple(p.shape)])
+            return "shape"
+        for p, t in zip(params, tensors):
+            if p.shape != t.shape:
+                raise ValueError(f"parameter of shape {list(p.shape)} cannot take the reference's {list(t.shape)}")
+            p.copy_(t)
+    return "order"
+
+
+def tiny_cnn_forward_with(
+    module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor
+) -> dict[str, Any]:
+    """TinyCNN(10) with the given weights loaded, run on `batch`: the logits."""
+    model = _build_tiny(module, 10)
+    mapping = _load_by_shape(model, tensors)
+    model.eval()
+    with torch.no_grad():
+        output = model(batch)
+    return {"mapping": mapping, "output": describe(output)}
+
+
+def tiny_cnn_gradients(module: types.ModuleType, batch: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+    """One cross-entropy backward pass: which parameters received a nonzero gradient."""
+    torch.manual_seed(0)
+    model = _build_tiny(module, 10)
+    model.train()
+    loss = F.cross_entropy(model(batch), target)
+    loss.backward()
+    return {
+        "grads": [
+            {"name": n, "has_grad": p.grad is not None and bool(p.grad.abs().sum() > 0)}
+            for n, p in model.named_parameters()
+        ]
+    }
+
+
+def _pretrained() -> nn.Module:
+    return alexnet(weights=WEIGHTS).eval()
+
+
+def _images(images: list[torch.Tensor]) -> list[Image.Image]:
+    return [Image.fromarray(image.numpy(), "RGB") for image in images]
+
+
+def top5(module: types.ModuleType, images: list[torch.Tensor]) -> list[dict[str, Any]]:
+    """predict_top5 on each photo (one pretrained AlexNet, built once: ~0.1 s each)."""
+    results = []
+    model = _pretrained()
+    for image in _images(images):
+        try:
+            value = module.predict_top5(model, WEIGHTS, image)
+            results.append({"ok": True, "result": describe(value), "training_after": model.training})
+        except Exception as error:
+            results.append({"ok": False, "error": describe_exception(error)})
+    return results
+
+
+def _hook_count(model: nn.Module) -> int:
+    count = 0
+    for sub in model.modules():
+        for attribute in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            count += len(getattr(sub, attribute, {}) or {})
+    for name in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks"):
+        count += len(getattr(nn.modules.module, name, {}) or {})
+    return count
+
+
+def _matches_pretrained(model: nn.Module, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Which of the pretrained tensors the model holds unchanged (by name)."""
+    reference = WEIGHTS.get_state_dict()
+    state = model.state_dict()
+    missing, different = [], []
+    for name, tensor in reference.items():
+        if name.startswith(skip):
+            continue
+        if name not in state or state[name].shape != tensor.shape:
+            missing.append(name)
+        elif not torch.equal(state[name], tensor):
+            different.append(name)
+    return {"missing": missing, "different": different}
+
+
+def embedding(module: types.ModuleType, batch: torch.Tensor, mode: str = "eval") -> dict[str, Any]:
+    """extract_embedding on a pretrained AlexNet in `mode`; the result and the side effects."""
+    model = _pretrained()
+    model.train(mode == "train")
+    flags_before = [p.requires_grad for p in model.parameters()]
+    hooks_before = _hook_count(model)
+    value = module.extract_embedding(model, batch)
+    return {
+        "result": describe(value),
+        "is_tensor": isinstance(value, torch.Tensor),
+        "training_after": [m.training for m in model.modules()],
+        "requires_grad_unchanged": flags_before == [p.requires_grad for p in model.parameters()],
+        "parameters": _matches_pretrained(model),
+        "hooks_added": _hook_count(model) - hooks_before,
+    }
+
+
+def _build_finetune(module: types.ModuleType, num_classes: int | None, freeze: bool | None) -> nn.Module:
+    kwargs: dict[str, Any] = {}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if freeze is not None:
+        kwargs["freeze_backbone"] = freeze
+    model = module.build_finetune_model(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"build_finetune_model returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def finetune(
+    module: types.ModuleType, num_classes: int | None, freeze: bool | None, image: torch.Tensor,
+    compare_backbone: bool = False,
+) -> dict[str, Any]:
+    """Build the fine-tune model; its head and parameter counts, its output on one photo,
+    and which parameters one cross-entropy backward pass reaches."""
+    torch.manual_seed(0)
+    model = _build_finetune(module, num_classes, freeze)
+    head: dict[str, Any] = {"present": False}
+    classifier = getattr(model, "classifier", None)
+    if isinstance(classifier, nn.Sequential) and len(classifier) > 6:
+        layer = classifier[6]
+        head = {"present": True, "type": type(layer).__name__,
+                "in_features": getattr(layer, "in_features", None),
+                "out_features": getattr(layer, "out_features", None)}  # fmt: skip
+    named = list(model.named_parameters())
+    summary: dict[str, Any] = {
+        "head": head,
+        "names": [n for n, _ in named],
+        "total": sum(p.numel() for _, p in named),
+        "trainable": sum(p.numel() for _, p in named if p.requires_grad),
+        "trainable_names": [n for n, p in named if p.requires_grad],
+    }
+    if compare_backbone:
+        summary["backbone"] = _matches_pretrained(model, skip=("classifier.6.",))
+    model.eval()  # no dropout noise; gradients reach the same parameters
+    batch = WEIGHTS.transforms()(_images([image])[0]).unsqueeze(0)
+    output = model(batch)
+    summary["output_shape"] = list(output.shape)
+    if output.requires_grad and output.dim() == 2:
+        F.cross_entropy(output, torch.zeros(1, dtype=torch.long)).backward()
+    summary["with_grad"] = [n for n, p in named if p.grad is not None]
+    return summary

@@ -1,0 +1,123 @@
+"""An assignment's settings, read from `assignments/<name>/assignment.toml`.
+
+The engine knows nothing about any particular assignment: the TOML file names the
+module students submit, the questions and their points, where the checks, probes,
+resources and reference live, and the default limits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from grader.errors import SetupError
+from grader.sandbox import Limits
+
+ASSIGNMENTS_PACKAGE = "assignments"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question: its name (also the check group), title, points and the student's symbol."""
+
+    name: str
+    title: str
+    points: float
+    symbol: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Everything the engine needs to grade one assignment."""
+
+    name: str
+    title: str
+    folder: Path
+    module: str
+    questions: tuple[Question, ...]
+    probes: str
+    resources: str
+    reference: str
+    limits: Limits
+    stubs: tuple[str, ...]
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.points for q in self.questions)
+
+    @property
+    def checks_dir(self) -> Path:
+        return self.folder / "checks"
+
+    @property
+    def answer_key_dir(self) -> Path:
+        return self.folder / "answer_key"
+
+    def question(self, name: str) -> Question:
+        for question in self.questions:
+            if question.name == name:
+                return question
+        known = ", ".join(q.name for q in self.questions)
+        raise SetupError(f"check group {name!r} is not a question of {self.name} (questions: {known})")
+
+    def import_module(self, dotted: str) -> ModuleType:
+        return importlib.import_module(dotted)
+
+    def reference_module(self) -> ModuleType | None:
+        """The hidden reference solution, or None where it is not installed (a student kit)."""
+        try:
+            return importlib.import_module(self.reference)
+        except ModuleNotFoundError:
+            return None
+
+
+def available() -> list[str]:
+    """Names of the installed assignments."""
+    package = importlib.import_module(ASSIGNMENTS_PACKAGE)
+    names = set()
+    for root in package.__path__:
+        for toml in Path(root).glob("*/assignment.toml"):
+            names.add(toml.parent.name)
+    return sorted(names)
+
+
+def load(name: str | None = None) -> Assignment:
+    """Load the named assignment, or the only one installed."""
+    names = available()
+    if name is None:
+        if len(names) != 1:
+            raise SetupError(f"several assignments are installed ({', '.join(names)}); pick one with --assignment NAME")
+        name = names[0]
+    if name not in names:
+        raise SetupError(f"no assignment {name!r}; installed: {', '.join(names) or 'none'}")
+    package = importlib.import_module(f"{ASSIGNMENTS_PACKAGE}.{name}")
+    folder = Path(package.__file__ or "").parent
+    with open(folder / "assignment.toml", "rb") as handle:
+        data = tomllib.load(handle)
+    return _from_toml(name, folder, data)
+
+
+def _from_toml(name: str, folder: Path, data: dict[str, Any]) -> Assignment:
+    try:
+        questions = tuple(
+            Question(q["name"], q["title"], float(q["points"]), q.get("symbol", q["name"]))
+            for q in data["questions"]
+        )
+        return Assignment(
+            name=name,
+            title=data["title"],
+            folder=folder,
+            module=data["module"],
+            questions=questions,
+            probes=data["probes"],
+            resources=data["resources"],
+            reference=data["reference"],
+            limits=Limits(**data.get("limits", {})),
+            stubs=tuple(data.get("stubs", [])),
+        )
+    except (KeyError, TypeError) as error:
+        raise SetupError(f"{folder / 'assignment.toml'} is missing or has a bad setting: {error}") from None

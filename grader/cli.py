@@ -1,0 +1,97 @@
+"""The `grade` command: a thin layer over `batch.grade_folder` and `engine.grade_submission`.
+
+    grade SUBMISSIONS [--out DIR] [--jobs N] [--weights auto|official|standin|PATH] [--resume]
+    grade check PATH [--ci]          the public checks on one submission (for students)
+    grade release OUT                write the student kit (stubs, public checks, answer key)
+
+Every error a person can cause (a bad path, an unknown option, an unwritable folder)
+ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from grader import __version__
+from grader.errors import GraderError, UsageError
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line with the fix, and raise instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            bad = message.split(":", 1)[1].strip()
+            message = f"unknown option {bad!r}"
+        raise UsageError(f"{message}. Run '{self.prog} --help' to see the options.")
+
+
+def _limits_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits (defaults from the assignment)")
+    group.add_argument("--request-seconds", type=float, metavar="S", help="wall time for one check's call into student code")
+    group.add_argument("--submission-seconds", type=float, metavar="S", help="wall time for a whole submission, loading included")
+    group.add_argument("--memory-mb", type=int, metavar="MB", help="memory a submission may allocate")
+    group.add_argument("--processes", type=int, metavar="N", help="processes and threads a submission may run")
+    group.add_argument("--output-mb", type=float, metavar="MB", help="output a submission may print")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
+    parser.add_argument("--weights", default="auto", metavar="KIND",
+                        help="AlexNet weights: auto (official if present, else stand-in), official, standin, or a .pth path")  # fmt: skip
+    parser.add_argument("--no-sandbox", action="store_true", help="run student code without OS isolation (debugging only)")
+    parser.add_argument("--ci", action="store_true", help="CI mode: job summary, annotations, JUnit XML")
+    _limits_options(parser)
+
+
+def build_parsers() -> dict[str, argparse.ArgumentParser]:
+    grade = _Parser(prog="grade", description="Grade a folder of submissions (one per student).")
+    grade.add_argument("submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip")
+    grade.add_argument("--out", type=Path, default=Path("grading"), metavar="DIR", help="where results go (default: ./grading)")
+    grade.add_argument("--jobs", type=int, metavar="N", help="submissions graded in parallel (default: number of cores)")
+    grade.add_argument("--resume", action="store_true", help="grade only what is missing or changed since the last run in --out")
+    grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown"],
+                       help="also write this format (repeatable)")  # fmt: skip
+    grade.add_argument("--version", action="version", version=f"grade {__version__}")
+    _common(grade)
+    grade.epilog = "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit)."
+
+    check = _Parser(prog="grade check", description="Run the public checks on one submission.")
+    check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, or the folder holding it")
+    check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    _common(check)
+
+    release = _Parser(prog="grade release", description="Write the student kit: stubs, public checks, answer key, CI workflow.")
+    release.add_argument("out", type=Path, help="folder to create")
+    release.add_argument("--assignment", metavar="NAME")
+    release.add_argument("--weights", default="auto", metavar="KIND")
+    release.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    return {"grade": grade, "check": check, "release": release}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parsers = build_parsers()
+    command = argv[0] if argv and argv[0] in ("check", "release") else "grade"
+    if command != "grade":
+        argv = argv[1:]
+    try:
+        args = parsers[command].parse_args(argv)
+        from grader import commands
+
+        return int(getattr(commands, command)(args))
+    except GraderError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("grade: interrupted; results graded so far are saved (rerun with --resume to finish).", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

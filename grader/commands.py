@@ -1,0 +1,125 @@
+"""What each `grade` command does, given its parsed arguments. Returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from grader import assignment as assignments
+from grader import console
+from grader.batch import Batch, default_jobs, grade_folder
+from grader.engine import Settings, grade_submission
+from grader.errors import InputError, UsageError
+from grader.results import RunResult, SubmissionResult
+from grader.sandbox import Limits
+
+
+def _limits(args: argparse.Namespace, loaded: assignments.Assignment) -> Limits:
+    overrides = {}
+    for name in ("request_seconds", "submission_seconds", "memory_mb", "processes", "output_mb"):
+        value = getattr(args, name, None)
+        if value is not None:
+            if value <= 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+            overrides[name] = value
+    return dataclasses.replace(loaded.limits, **overrides)
+
+
+def grade(args: argparse.Namespace) -> int:
+    """Grade a folder of submissions and write every output."""
+    loaded = assignments.load(args.assignment)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox)
+    progress = console.progress_bar()
+    task = None
+
+    def on_start(batch: Batch, pending: int) -> None:
+        nonlocal task
+        if batch.reused:
+            console.plain(f"reusing {len(batch.reused)} unchanged results from {args.out}")
+        progress.start()
+        task = progress.add_task("grading", total=pending, last="")
+
+    def on_result(batch: Batch, result: SubmissionResult, seconds: float) -> None:
+        progress.update(task, advance=1, last=f"{result.id}: {result.score:g} ({seconds:.1f} s)")
+
+    try:
+        batch = grade_folder(args.submissions, args.out, settings=settings, jobs=jobs, resume=args.resume,
+                             assignment=loaded.name, on_result=on_result, on_start=on_start)  # fmt: skip
+    except KeyboardInterrupt:
+        progress.stop()
+        _render_partial(args.out)
+        raise
+    finally:
+        progress.stop()
+    run = batch.run_result(complete=True)
+    _write_outputs(run, args.out, args.format, ci=args.ci)
+    console.out.print(console.score_table(run))
+    console.out.print(f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}")
+    if args.ci:
+        return 0 if all(s.status == "graded" for s in run.submissions) else 1
+    return 0
+
+
+def _write_outputs(run: RunResult, out: Path, formats: list[str], *, ci: bool) -> None:
+    from grader import ci as ci_outputs
+    from grader.report import render_all
+
+    render_all(run, out)
+    if "gradescope" in formats:
+        ci_outputs.write_gradescope_folder(run, out / "gradescope")
+    if "junit" in formats or ci:
+        ci_outputs.write_junit(run, out / "junit.xml")
+    if ci:
+        ci_outputs.github_batch(run)
+
+
+def _render_partial(out: Path) -> None:
+    """After Ctrl-C: render the pages for what results.json holds so far."""
+    from grader.report import render_all
+    from grader.results import RunResult
+
+    try:
+        data = json.loads((out / "results.json").read_text())
+        subs = tuple(SubmissionResult.from_dict(s) for s in data["submissions"])
+        settings = {k: v for k, v in data.items() if k not in ("assignment", "complete", "questions", "submissions")}
+        render_all(RunResult(data["assignment"], settings, subs, tuple(data["questions"]), complete=False), out)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def check(args: argparse.Namespace) -> int:
+    """Run the public checks on one submission: exit 0 when all pass, 1 otherwise."""
+    from grader import ci as ci_outputs
+
+    loaded = assignments.load(args.assignment)
+    path: Path = args.path
+    if not path.exists():
+        raise InputError(f"{path} does not exist. Give your {loaded.module}.py or {loaded.module}.ipynb (or its folder).")
+    if path.is_file() and path.suffix not in (".py", ".ipynb", ".zip"):
+        raise InputError(f"{path} is not a .py, .ipynb or .zip file.")
+    settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox, visibility="public")
+    result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
+    notes = describe.get("notes", [])
+    console.check_report(result, notes)
+    run = RunResult(loaded.name, describe, (result,), tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions))
+    if args.junit:
+        ci_outputs.write_junit(run, args.junit)
+    if args.ci:
+        ci_outputs.github_check(run, result)
+    passed = result.status == "graded" and all(c.passed for c in result.checks())
+    return 0 if passed else 1
+
+
+def release(args: argparse.Namespace) -> int:
+    """Write the student kit."""
+    from grader.kit import write_kit
+
+    loaded = assignments.load(args.assignment)
+    written = write_kit(loaded, args.out, weights=args.weights, force=args.force)
+    console.out.print(f"student kit written to {args.out} ({len(written)} files); hand out everything in it.")
+    return 0

@@ -1,0 +1,340 @@
+"""The engine: grades submissions one at a time with the rubric, in this process.
+
+Start order matters for the trust boundary. `Engine.start` prepares the assignment's
+resources (weights), preloads torch, then forks the zygote; only after that does it
+import the reference and compute expected values. Workers are forked from the zygote,
+so they never hold anything the reference produced.
+
+`grade_submission(path)` is the one-call entry point; `batch.py` runs engines in
+subprocesses (`python -m grader.engine`) to grade a folder in parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import assignment as assignments
+from grader.discover import Submission, copy_into, extract_zip, find_code
+from grader.errors import InputError, SetupError
+from grader.expected import AnswerKey, Provider, ReferenceProvider
+from grader.resources import Resources
+from grader.results import CheckResult, QuestionResult, SubmissionResult, round_score
+from grader.sandbox import Limits, Policy
+from grader.session import SubmissionSession
+from grader.source import Source, locate, read_source
+
+
+def default_cache_dir() -> Path:
+    """Where built stand-in weights are kept between runs."""
+    root = os.environ.get("GRADER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnn-grader"
+    )
+    return Path(root)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to grade: weights, limits, isolation, which checks, where expectations come from."""
+
+    weights: str = "auto"
+    limits: Limits | None = None  # None: the assignment's defaults
+    isolate: bool = True
+    visibility: str = "all"  # "all" or "public"
+    expected: str = "auto"  # "reference", "answer-key" or "auto" (reference if installed)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    hidden: tuple[str, ...] = ()  # more folders the worker must not see (outputs, the class)
+    threads: int = 1
+
+
+class Engine:
+    """Grades submissions of one assignment; use as a context manager."""
+
+    def __init__(self, assignment: assignments.Assignment, settings: Settings) -> None:
+        self.assignment = assignment
+        self.settings = settings
+        self.limits = settings.limits or assignment.limits
+        self.resources: Resources | None = None
+        self.provider: Provider | None = None
+        self._zygote: Any = None
+        self._temp: Path | None = None
+        self._counter = itertools.count(1)
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Prepare weights, preload, fork the zygote; then (only then) load the reference."""
+        resources_module = importlib.import_module(self.assignment.resources)
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.resources = resources_module.prepare({"weights": self.settings.weights}, self.settings.cache_dir)
+        resources_module.preload(self.resources)
+        importlib.import_module(self.assignment.probes)
+        from grader import worker
+        from grader.zygote import Zygote
+
+        self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
+        os.chmod(self._temp, 0o711)  # the worker passes through to its own scratch only
+        self._zygote = Zygote.start(worker.serve)
+        import torch
+
+        torch.set_num_threads(max(1, self.settings.threads))
+        self.provider = self._make_provider()
+
+    def _make_provider(self) -> Provider:
+        probes = importlib.import_module(self.assignment.probes)
+        reference = None if self.settings.expected == "answer-key" else self.assignment.reference_module()
+        if reference is not None:
+            return ReferenceProvider(reference, probes)
+        if self.settings.expected == "reference":
+            raise SetupError(f"the reference solution {self.assignment.reference} is not installed here")
+        if not self.assignment.answer_key_dir.is_dir():
+            raise SetupError(
+                f"no reference solution and no answer key in {self.assignment.answer_key_dir}; "
+                "a student kit made by `grade release` has one."
+            )
+        return AnswerKey(self.assignment.answer_key_dir)
+
+    def close(self) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    @property
+    def describe(self) -> dict[str, Any]:
+        """Settings recorded in results.json: weights in use, limits, notes."""
+        assert self.resources is not None, "call start() first"
+        return {
+            **self.resources.describe,
+            "limits": self.limits.to_dict(),
+            "notes": list(self.resources.notes),
+        }
+
+    def _hidden(self) -> tuple[str, ...]:
+        hidden = [str(self._temp), str(self.assignment.folder), *self.settings.hidden]
+        reference = importlib.util.find_spec(self.assignment.reference.split(".")[0])
+        if reference is not None and reference.submodule_search_locations:
+            hidden.extend(reference.submodule_search_locations)
+        return tuple(os.path.realpath(p) for p in hidden if p and os.path.exists(p))
+
+    # -- grading ---------------------------------------------------------------------
+
+    def grade(self, submission: Submission) -> SubmissionResult:
+        """Grade one submission; never raises for anything the submission does."""
+        assert self._temp is not None and self.provider is not None, "call start() first"
+        number = next(self._counter)
+        work = self._temp / f"{number}-{re.sub(r'[^A-Za-z0-9_.-]', '_', submission.id)[:40]}"
+        work.mkdir()
+        try:
+            return self._grade(submission, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _grade(self, submission: Submission, work: Path) -> SubmissionResult:
+        module = self.assignment.module
+        if submission.origin.suffix == ".zip" and submission.code is None and submission.problem.startswith("zip"):
+            submission = extract_zip(submission, work / "unzipped", module)
+        if submission.code is None:
+            return self._error(submission, f"Nothing to grade: {submission.problem}.")
+        try:
+            source = read_source(submission.code, module)
+        except InputError as error:
+            return self._error(submission, str(error))
+        scratch = work / "scratch"
+        scratch.mkdir()
+        code_in_scratch = copy_into(submission, scratch)
+        request = dict(source.load_request, filename=str(code_in_scratch.relative_to(scratch)))
+        policy = Policy(
+            scratch=str(scratch),
+            limits=self.limits,
+            readable=tuple(self.resources.readable if self.resources else ()),
+            hidden=self._hidden(),
+            isolate=self.settings.isolate,
+            environment=tuple(
+                {
+                    "PATH": "/usr/local/bin:/usr/bin:/bin",
+                    "LANG": "C.UTF-8",
+                    "OMP_NUM_THREADS": "1",
+                    "MPLBACKEND": "Agg",
+                    "MPLCONFIGDIR": str(scratch),
+                    **(self.resources.environment if self.resources else {}),
+                }.items()
+            ),
+        )
+        session = SubmissionSession(
+            spawn=lambda: self._zygote.spawn(policy),
+            load_request=request,
+            probes_module=self.assignment.probes,
+            limits=self.limits,
+        )
+        try:
+            session.start()
+            checks = self._run_checks(session)
+        finally:
+            session.close()
+        return self._assemble(submission, source, session, checks)
+
+    def _run_checks(self, session: SubmissionSession) -> list[CheckResult]:
+        import pytest
+
+        from grader.plugin import GradingContext, collector_key
+
+        assert self.provider is not None
+        context = GradingContext(
+            session=session,
+            provider=self.provider,
+            visibility=self.settings.visibility,
+            points={q.name: q.points for q in self.assignment.questions},
+        )
+        captured: dict[str, Any] = {}
+
+        class _Grab:
+            @pytest.hookimpl(trylast=True)
+            def pytest_sessionfinish(self, session: pytest.Session) -> None:
+                captured["collector"] = session.config.stash.get(collector_key, None)
+
+        checks_dir = self.assignment.checks_dir
+        target = checks_dir / "public" if self.settings.visibility == "public" else checks_dir
+        args = [str(target), "-c", str(Path(__file__).with_name("rubric.ini")), "--rootdir", str(checks_dir),
+                "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "--strict-markers",
+                # these two run gc.collect() at every session end: 0.3 s a submission
+                "-p", "no:unraisableexception", "-p", "no:threadexception"]  # fmt: skip
+        if not _plugin_registered():
+            args += ["-p", "grader.plugin"]
+        code = pytest.main(args, plugins=[context, _Grab()])
+        collector = captured.get("collector")
+        if collector is None or code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+            raise SetupError(f"the rubric in {checks_dir} could not run (pytest exit code {int(code)})")
+        if collector.collection_errors:
+            raise SetupError(f"the rubric has errors: {'; '.join(collector.collection_errors)}")
+        return list(collector.results)
+
+    def _assemble(
+        self, submission: Submission, source: Source, session: SubmissionSession, checks: list[CheckResult]
+    ) -> SubmissionResult:
+        questions = []
+        for question in self.assignment.questions:
+            line = locate(source, question.symbol)
+            mine = tuple(dataclasses.replace(c, line=line) for c in checks if c.question == question.name)
+            if not mine:
+                continue
+            score = round_score(sum(c.score for c in mine))
+            questions.append(QuestionResult(question.name, question.title, score, round_score(sum(c.max_score for c in mine)), mine))
+        status, message = "graded", ""
+        if session.load_failure is not None:
+            status = "timeout" if session.timed_out else "error"
+            message = str(session.load_failure)
+        elif session.timed_out:
+            status, message = "timeout", f"The submission used up its {self.limits.submission_seconds:g} s time budget; the checks not yet run scored 0."
+        report = session.load_report
+        return SubmissionResult(
+            id=submission.id,
+            source=str(submission.origin),
+            status=status,
+            score=round_score(sum(q.score for q in questions)),
+            max_score=round_score(sum(q.max_score for q in questions)),
+            questions=tuple(questions),
+            message=message,
+            load_failures=tuple(report.failures) if report else (),
+            output=session.output[-4000:],
+            protections=session.protections or {},
+        )
+
+    def _error(self, submission: Submission, message: str) -> SubmissionResult:
+        """A submission that cannot be loaded at all: every question scores 0."""
+        questions = tuple(
+            QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.assignment.questions
+        )
+        return SubmissionResult(
+            id=submission.id,
+            source=str(submission.origin),
+            status="error",
+            score=0,
+            max_score=round_score(self.assignment.max_score),
+            questions=questions,
+            message=message,
+        )
+
+
+def _plugin_registered() -> bool:
+    return any(ep.value.startswith("grader.plugin") for ep in importlib.metadata.entry_points(group="pytest11"))
+
+
+def grade_submission(
+    path: str | Path, *, assignment: str | None = None, settings: Settings | None = None, with_settings: bool = False
+) -> Any:
+    """Grade one .py, .ipynb, .zip or folder and return its result (starts its own engine).
+
+    With `with_settings`, return (result, settings as recorded in results.json).
+    """
+    path = Path(path)
+    loaded = assignments.load(assignment)
+    if not path.exists():
+        raise InputError(f"{path} does not exist.")
+    if path.is_dir():
+        code, problem = find_code(path, loaded.module)
+        submission = Submission(path.name, path, code, path, problem)
+    elif path.suffix == ".zip":
+        submission = Submission(path.stem, path, None, None, problem="zip not yet extracted")
+    else:
+        submission = Submission(path.stem, path, path, None)
+    with Engine(loaded, settings or Settings()) as engine:
+        result = engine.grade(submission)
+        return (result, engine.describe) if with_settings else result
+
+
+def _serve_batch(config: dict[str, Any]) -> None:
+    """`python -m grader.engine CONFIG`: grade submissions named on stdin, one JSON line each."""
+    from grader.batch import submission_from_dict
+
+    results = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed by the rubric or the reference goes to the log, not the protocol
+    data = config["settings"]
+    limits = Limits(**data["limits"]) if data.get("limits") else None
+    settings = Settings(
+        weights=data["weights"], limits=limits, isolate=data["isolate"], visibility=data["visibility"],
+        expected=data["expected"], cache_dir=Path(data["cache_dir"]), hidden=tuple(data["hidden"]),
+        threads=data["threads"],
+    )  # fmt: skip
+    try:
+        engine = Engine(assignments.load(config["assignment"]), settings)
+        engine.start()
+    except SetupError as error:
+        results.write(json.dumps({"event": "setup-error", "message": str(error)}) + "\n")
+        return
+    results.write(json.dumps({"event": "ready", "describe": engine.describe}) + "\n")
+    try:
+        for line in sys.stdin:
+            submission = submission_from_dict(json.loads(line))
+            result = engine.grade(submission)
+            results.write(json.dumps({"event": "result", "result": result.to_dict()}) + "\n")
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # die with the coordinating process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    _serve_batch(json.loads(sys.argv[1]))

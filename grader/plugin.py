@@ -1,0 +1,208 @@
+"""The pytest plugin that turns a rubric (pytest tests) into scored checks.
+
+Registered through the `pytest11` entry point and inert unless activated: by the engine,
+which passes a `GradingContext` to `pytest.main`, or on the command line with
+`pytest assignments/<name>/checks --submission FILE` for rubric authors.
+
+- markers: `@pytest.mark.points(3, visibility="public"|"hidden")` on every check, and
+  `pytest.mark.question("conv_out")` (usually as a module's `pytestmark`);
+- fixtures: `submission` (probe the student's code in its worker), `expected` (the
+  reference's answer to the same probe), `credit` (partial credit);
+- a `Collector`, kept under a StashKey, fills one `CheckResult` per check from the
+  reports, the way pytest's junitxml plugin collects its XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.expected import MissingExpectation, Provider
+from grader.results import CheckResult, round_score
+from grader.rubric import CheckFailed, Credit
+from grader.session import StudentError, SubmissionSession, WorkerFailure
+
+VISIBILITIES = ("public", "hidden")
+
+_WORKER_HINTS = {
+    "timeout": "Look for an endless loop or very slow code; demo or training loops belong outside the graded functions.",
+    "budget": "Your code is too slow overall: look for endless loops and long demo or training cells.",
+    "crash": "Does your code call os._exit() or exit(), start processes, or use far too much memory?",
+    "protocol": "Your code interfered with the grader's worker process.",
+    "load": "Make sure your file runs from top to bottom without errors (restart the kernel and run all cells).",
+}
+
+
+@dataclass(eq=False)  # plugins are kept in sets: identity hashing
+class GradingContext:
+    """What the engine hands to one pytest session: the submission and the expectations."""
+
+    session: SubmissionSession
+    provider: Provider
+    visibility: str = "all"  # "all" or "public"
+    points: dict[str, float] = field(default_factory=dict)  # question -> points, to validate
+
+
+class Collector:
+    """Collects a CheckResult per check from the test reports."""
+
+    def __init__(self) -> None:
+        self.results: list[CheckResult] = []
+        self.collection_errors: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == "grader_check":
+                self.results.append(CheckResult.from_dict(value))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1:]}")
+
+
+context_key = pytest.StashKey[GradingContext]()
+collector_key = pytest.StashKey[Collector]()
+_credit_key = pytest.StashKey[Credit]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "autograder rubric")
+    group.addoption("--submission", default=None, help="grade this .py/.ipynb with the rubric (rubric authors)")
+    group.addoption("--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH")
+    group.addoption("--grader-public", action="store_true", help="run the public checks only")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(value, visibility='public'): points a check is worth, and who sees its details")
+    config.addinivalue_line("markers", "question(name): the question a check belongs to")
+    context = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, GradingContext)), None)
+    if context is None and config.getoption("submission", None):
+        from grader.standalone import context_for_pytest
+
+        context = context_for_pytest(config)
+    if context is None:
+        return
+    config.stash[context_key] = context
+    collector = Collector()
+    config.stash[collector_key] = collector
+    config.pluginmanager.register(collector, "grader-collector")
+
+
+def _active(config: pytest.Config) -> GradingContext | None:
+    return config.stash.get(context_key, None)
+
+
+def check_identity(item: pytest.Item) -> tuple[str, str, float, str]:
+    """(check name, question, points, visibility) from an item's markers; UsageError if absent."""
+    points = item.get_closest_marker("points")
+    question = item.get_closest_marker("question")
+    if points is None or not points.args or question is None or not question.args:
+        raise pytest.UsageError(f"{item.nodeid}: every check needs @pytest.mark.points(n) and a question marker")
+    visibility = points.kwargs.get("visibility", "public")
+    if visibility not in VISIBILITIES:
+        raise pytest.UsageError(f"{item.nodeid}: visibility {visibility!r} is not one of {VISIBILITIES}")
+    folder = Path(str(item.path)).parent.name
+    if folder in VISIBILITIES and folder != visibility:
+        raise pytest.UsageError(f"{item.nodeid}: a check in {folder}/ is marked visibility={visibility!r}")
+    name = item.name.removeprefix("test_")
+    return name, str(question.args[0]), float(points.args[0]), visibility
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    context = _active(config)
+    if context is None:
+        return
+    totals: dict[str, float] = {}
+    selected, deselected = [], []
+    for item in items:
+        _, question, points, visibility = check_identity(item)
+        totals[question] = totals.get(question, 0.0) + points
+        if context.visibility == "public" and visibility != "public":
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if context.visibility == "all" and context.points:
+        for question, expected in context.points.items():
+            if abs(totals.get(question, 0.0) - expected) > 1e-9:
+                raise pytest.UsageError(
+                    f"the checks of question {question!r} are worth {totals.get(question, 0.0):g} points; "
+                    f"assignment.toml gives it {expected:g}"
+                )
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture
+def submission(request: pytest.FixtureRequest) -> SubmissionSession:
+    """The submission under test: `submission.probe(name, **args)` runs a probe in its worker."""
+    context = _active(request.config)
+    if context is None:
+        pytest.skip("no submission: run through `grade`, or pass --submission FILE")
+    if context.session.load_failure is not None:
+        raise context.session.load_failure  # fails the check before it computes anything
+    return context.session
+
+
+@pytest.fixture
+def expected(request: pytest.FixtureRequest) -> Provider:
+    """The reference's answers: `expected.probe(name, **args)`."""
+    context = _active(request.config)
+    if context is None:
+        pytest.skip("no submission: run through `grade`, or pass --submission FILE")
+    return context.provider
+
+
+@pytest.fixture
+def credit(request: pytest.FixtureRequest) -> Credit:
+    """Partial credit for this check: `credit.award(fraction, message, hint=...)`."""
+    value = Credit()
+    request.node.stash[_credit_key] = value
+    return value
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if _active(item.config) is None:
+        return report
+    failed_setup = call.when == "setup" and call.excinfo is not None
+    if call.when == "call" or failed_setup:
+        result = _verdict(item, call)
+        report.user_properties.append(("grader_check", result.to_dict()))
+    return report
+
+
+def _verdict(item: pytest.Item, call: pytest.CallInfo[None]) -> CheckResult:
+    name, question, points, visibility = check_identity(item)
+    base = {"name": name, "question": question, "visibility": visibility, "max_score": points}
+    if call.excinfo is None:
+        return CheckResult(passed=True, score=points, **base)
+    error = call.excinfo.value
+    fraction = 0.0
+    credit = item.stash.get(_credit_key, None)
+    if credit is not None and credit.fraction is not None:
+        fraction = credit.fraction
+    message, hint, mistake = _explain(error)
+    return CheckResult(passed=False, score=round_score(points * fraction), message=message, hint=hint, mistake=mistake, **base)
+
+
+def _explain(error: BaseException) -> tuple[str, str, str]:
+    """(message, hint, mistake id) for whatever ended a check."""
+    if isinstance(error, CheckFailed):
+        return error.message, error.hint, error.mistake
+    if isinstance(error, StudentError):
+        return f"Your code raised {error.summary()}", "Run the same call yourself and fix the exception.", ""
+    if isinstance(error, WorkerFailure):
+        return str(error), _WORKER_HINTS.get(error.kind, ""), ""
+    if isinstance(error, MissingExpectation):
+        return f"Not checked here: {error}.", "", ""
+    if isinstance(error, AssertionError):
+        return str(error).strip().splitlines()[0] if str(error).strip() else "a check failed", "", ""
+    if isinstance(error, pytest.skip.Exception):
+        return "skipped", "", ""
+    return f"Internal error in the grader's check (not your fault): {type(error).__name__}: {error}", "", "grader.internal_error"

@@ -1,0 +1,145 @@
+"""Render a run's results into pages: the class summary, one page per student, Markdown.
+
+All pages come from Jinja templates in `grader/templates/`. This module only computes
+the numbers the templates show (distribution, per-question means, the checks failed
+most often) so that every page shows the same figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from grader.results import RunResult, SubmissionResult, grades_csv, round_score, write_atomic
+
+_BINS = 10
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    key: str
+    question: str
+    name: str
+    visibility: str
+    failures: int
+    share: float
+    hint: str
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("grader", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def class_statistics(run: RunResult) -> dict[str, Any]:
+    """Figures for the class summary; every template reads them from here."""
+    subs = list(run.submissions)
+    scores = [s.score for s in subs]
+    max_score = max((s.max_score for s in subs), default=100) or 100
+    bins = [0] * _BINS
+    for score in scores:
+        bins[min(int(score / max_score * _BINS), _BINS - 1)] += 1
+    labels = [f"{round(i * max_score / _BINS):g}–{round((i + 1) * max_score / _BINS):g}" for i in range(_BINS)]
+    questions = []
+    for question in run.questions:
+        values = [s.question_score(question["name"]) for s in subs]
+        mean = statistics.fmean(values) if values else 0.0
+        questions.append({**question, "mean": round_score(mean), "percent": round(100 * mean / question["max_score"]) if question["max_score"] else 0})
+    return {
+        "count": len(subs),
+        "graded": sum(1 for s in subs if s.status == "graded"),
+        "errors": sum(1 for s in subs if s.status == "error"),
+        "timeouts": sum(1 for s in subs if s.status == "timeout"),
+        "mean": round_score(statistics.fmean(scores)) if scores else 0,
+        "median": round_score(statistics.median(scores)) if scores else 0,
+        "max_score": round_score(max_score),
+        "histogram": [{"label": label, "count": count} for label, count in zip(labels, bins)],
+        "histogram_max": max(bins) if bins else 0,
+        "questions": questions,
+        "failed_checks": most_failed(run),
+    }
+
+
+def most_failed(run: RunResult, limit: int = 10) -> list[FailedCheck]:
+    """The checks failed by the most submissions, with the hint seen most often."""
+    failures: Counter[str] = Counter()
+    hints: dict[str, Counter[str]] = {}
+    info: dict[str, tuple[str, str, str]] = {}
+    loaded = [s for s in run.submissions if s.status != "error"]
+    for sub in loaded:
+        for check in sub.checks():
+            key = f"{check.question}.{check.name}"
+            info[key] = (check.question, check.name, check.visibility)
+            if not check.passed:
+                failures[key] += 1
+                hints.setdefault(key, Counter())[check.hint] += 1
+    ranked = sorted(failures.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        FailedCheck(key, *info[key], failures=count, share=round(100 * count / max(len(loaded), 1)),
+                    hint=hints[key].most_common(1)[0][0])  # fmt: skip
+        for key, count in ranked
+    ]
+
+
+def protections_summary(run: RunResult) -> dict[str, list[str]]:
+    """Protections active for every graded submission, and those missing for any."""
+    active: set[str] | None = None
+    missing: set[str] = set()
+    for sub in run.submissions:
+        if not sub.protections:
+            continue
+        items = set(sub.protections.get("active", []))
+        active = items if active is None else active & items
+        missing |= set(sub.protections.get("missing", []))
+    return {"active": sorted(active or []), "missing": sorted(missing)}
+
+
+def render_all(run: RunResult, out: Path, *, timings: dict[str, float] | None = None) -> None:
+    """Write grades.csv, index.html, summary.md and students/<id>.html under `out`."""
+    env = environment()
+    stats = class_statistics(run)
+    context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.settings.get("weights", {}),
+               "notes": run.settings.get("notes", []), "student_file": student_file}  # fmt: skip
+    write_atomic(out / "grades.csv", grades_csv(run))
+    write_atomic(out / "index.html", env.get_template("index.html.j2").render(**context))
+    write_atomic(out / "summary.md", env.get_template("summary.md.j2").render(**context))
+    template = env.get_template("student.html.j2")
+    for sub in run.submissions:
+        write_atomic(out / "students" / student_file(sub.id), template.render(sub=sub, **student_context(run, sub)))
+
+
+def student_file(sub_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sub_id)
+    return f"{safe}.html"
+
+
+def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
+    """What the student page shows: hidden checks without their messages."""
+    questions = []
+    for question in sub.questions:
+        questions.append({
+            "name": question.name, "title": question.title, "score": question.score, "max_score": question.max_score,
+            "checks": [c.student_view() for c in question.checks],
+        })  # fmt: skip
+    return {
+        "assignment": run.assignment,
+        "questions": questions,
+        "weights": run.settings.get("weights", {}),
+        "notes": run.settings.get("notes", []),
+    }
+
+
+def render_student_markdown(run: RunResult, sub: SubmissionResult) -> str:
+    """A Markdown report of one submission (the CI job summary), student view."""
+    return environment().get_template("student.md.j2").render(sub=sub, **student_context(run, sub))

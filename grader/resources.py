@@ -1,0 +1,24 @@
+"""What an assignment provides to the worker beyond the student's code (weights, data).
+
+An assignment's resources module has two functions:
+
+- `prepare(options, cache_dir) -> Resources`: resolve command-line options (such as
+  `--weights`) to files, building or verifying them; runs once per grading process.
+- `preload(resources) -> None`: import heavy libraries and warm caches in the grader
+  process just before the zygote forks, so every worker starts with them for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Files and settings an assignment needs, and how to describe them on reports."""
+
+    describe: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    readable: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,238 @@
+"""The rubric's handle on one submission: probe requests to a sandboxed worker.
+
+`SubmissionSession.probe(name, **args)` sends one request and returns the worker's plain
+data. It never lets the worker take the grader down: a request that runs past its
+timeout kills the worker, a crash or a garbled reply is reported, and the next request
+starts a fresh worker (reloading the submission) so that the remaining checks still
+run. Time spent in all workers counts against the submission's budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader import wire
+from grader.expected import digest
+from grader.sandbox import Limits
+from grader.zygote import WorkerProcess
+
+
+class StudentError(Exception):
+    """The student's code raised an exception while answering a probe."""
+
+    def __init__(self, probe: str, error: dict[str, Any]) -> None:
+        self.probe = probe
+        self.type = str(error.get("type", "Exception"))
+        self.detail = str(error.get("message", ""))
+        self.traceback = str(error.get("traceback", ""))
+        self.location = error.get("location") if isinstance(error.get("location"), dict) else None
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        where = ""
+        if self.location:
+            where = f" (in {self.location.get('function')}, {_short_file(self.location.get('file'))} line {self.location.get('line')})"
+        detail = self.detail.strip().splitlines()[0][:300] if self.detail.strip() else ""
+        return f"{self.type}: {detail}{where}" if detail else f"{self.type}{where}"
+
+
+class WorkerFailure(Exception):
+    """The worker did not answer: it timed out, crashed, or sent something malformed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind  # "timeout", "crash", "protocol", "budget", "load"
+        super().__init__(message)
+
+
+class LoadFailure(WorkerFailure):
+    """The submission could not be loaded at all; every check fails with this message."""
+
+
+@dataclass
+class LoadReport:
+    """What loading found: the units that failed, and the names the module defines."""
+
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    defined: list[str] = field(default_factory=list)
+
+
+def _short_file(path: Any) -> str:
+    text = str(path or "")
+    return text.rsplit("/", 1)[-1].strip("<>") or "?"
+
+
+class SubmissionSession:
+    """Loads a submission in a worker and forwards probe requests, replacing dead workers."""
+
+    def __init__(
+        self,
+        spawn: Callable[[], WorkerProcess],
+        load_request: dict[str, Any],
+        probes_module: str,
+        limits: Limits,
+    ) -> None:
+        self._spawn = spawn
+        self._load_request = load_request
+        self._probes = probes_module
+        self.limits = limits
+        self._worker: WorkerProcess | None = None
+        self.elapsed = 0.0
+        self.load_report: LoadReport | None = None
+        self.load_failure: LoadFailure | None = None
+        self.protections: dict[str, list[str]] | None = None
+        self.timed_out = False
+        self.output = ""
+        self.workers_started = 0
+        self._answers: dict[str, tuple[bool, Any]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> LoadReport | None:
+        """Start the first worker and load the submission; sets `load_failure` if it cannot."""
+        try:
+            self._ensure_worker()
+        except LoadFailure as failure:
+            self.load_failure = failure
+        return self.load_report
+
+    def close(self) -> None:
+        if self._worker is not None:
+            try:
+                wire.send(self._worker.rpc, {"op": "exit"})
+            except OSError:
+                pass
+            self._retire(self._worker)
+            self._worker = None
+
+    def remaining(self) -> float:
+        return self.limits.submission_seconds - self.elapsed
+
+    # -- requests --------------------------------------------------------------------
+
+    def probe(self, name: str, **args: Any) -> Any:
+        """Run probe `name` on the submission; its plain-data answer.
+
+        Answers (and failures) are remembered for the session: checks that look at the
+        same call from different angles cost one run, and a call that hangs costs its
+        timeout once, not once per check.
+        """
+        if self.load_failure is not None:
+            raise self.load_failure
+        key = digest(name, args)
+        if key not in self._answers:
+            try:
+                self._answers[key] = (True, self._probe(name, args))
+            except (StudentError, WorkerFailure) as error:
+                self._answers[key] = (False, error)
+        ok, value = self._answers[key]
+        if not ok:
+            raise value
+        return value
+
+    def _probe(self, name: str, args: dict[str, Any]) -> Any:
+        worker = self._ensure_worker()
+        reply = self._request(worker, {"op": "probe", "probes": self._probes, "name": name, "args": args},
+                              self.limits.request_seconds, what=f"the check's call ({name})")  # fmt: skip
+        if reply.get("ok"):
+            return reply.get("value")
+        raise StudentError(name, reply.get("error") or {})
+
+    def _request(self, worker: WorkerProcess, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+        budget = self.remaining()
+        if budget <= 0:
+            self.timed_out = True
+            raise WorkerFailure(
+                "budget",
+                f"not run: the submission used up its {self.limits.submission_seconds:g} s time budget",
+            )
+        limit = min(timeout, budget)
+        started = time.monotonic()
+        try:
+            wire.send(worker.rpc, request)
+            reply = wire.receive(worker.rpc, limit)
+        except wire.Timeout:
+            self._drop(worker)
+            if limit < timeout:
+                self.timed_out = True
+                raise WorkerFailure(
+                    "budget",
+                    f"{what} was stopped: the submission used up its {self.limits.submission_seconds:g} s time budget",
+                ) from None
+            raise WorkerFailure(
+                "timeout", f"{what} did not finish within {timeout:g} s and was stopped (an endless loop?)"
+            ) from None
+        except (wire.ProtocolError, OSError) as error:
+            exit_report = self._drop(worker)
+            if isinstance(error, (wire.PeerClosed, OSError)):
+                how = exit_report.describe() if exit_report is not None else "stopped"
+                raise WorkerFailure("crash", f"the process running your code {how} during {what}") from None
+            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what}: {error}") from None
+        finally:
+            self.elapsed += time.monotonic() - started
+        if not isinstance(reply, dict):
+            self._drop(worker)
+            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what}")
+        return reply
+
+    # -- workers ---------------------------------------------------------------------
+
+    def _ensure_worker(self) -> WorkerProcess:
+        if self._worker is not None:
+            return self._worker
+        started = time.monotonic()
+        try:
+            worker = self._spawn()
+            ready = wire.receive(worker.rpc, 60.0)
+        except (wire.ProtocolError, OSError) as error:
+            raise LoadFailure("load", f"the sandboxed worker could not start: {error}") from None
+        finally:
+            self.elapsed += time.monotonic() - started
+        self.workers_started += 1
+        if not isinstance(ready, dict) or ready.get("event") != "ready":
+            self._retire(worker)
+            detail = ready.get("error") if isinstance(ready, dict) else ready
+            raise LoadFailure("load", f"the sandbox could not be set up: {detail}")
+        self.protections = ready.get("protections")
+        request = dict(self._load_request, op="load", unit_seconds=self.limits.request_seconds)
+        try:
+            reply = self._request(worker, request, self.remaining(), what="loading your code")
+        except WorkerFailure as failure:
+            kind = "budget" if failure.kind in ("budget", "timeout") else failure.kind
+            if kind == "budget":
+                self.timed_out = True
+                message = f"loading your code did not finish within the {self.limits.submission_seconds:g} s budget (an endless loop at import?)"
+            else:
+                message = str(failure)
+            raise LoadFailure(kind, message) from None
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            self._drop(worker)
+            raise LoadFailure("load", f"your code could not be loaded: {StudentError('load', error).summary()}")
+        value = reply.get("value") or {}
+        if self.load_report is None:
+            self.load_report = LoadReport(
+                failures=list(value.get("failures", [])), defined=list(value.get("defined", []))
+            )
+        self._worker = worker
+        return worker
+
+    def _drop(self, worker: WorkerProcess) -> Any:
+        worker.kill()
+        report = self._retire(worker)
+        if self._worker is worker:
+            self._worker = None
+        return report
+
+    def _retire(self, worker: WorkerProcess) -> Any:
+        try:
+            report = worker.wait(10.0)
+        except wire.ProtocolError:
+            report = None
+        worker.rpc.close()
+        worker.status.close()
+        if report is not None and report.output:
+            self.output = (self.output + report.output)[-16384:]
+        return report

@@ -1,0 +1,112 @@
+"""Turn a submission file into what the worker executes, without executing anything.
+
+A `.py` file is sent whole; the worker runs its top-level statements one by one. A
+notebook is parsed here (it is JSON: safe to read in the grader) into its code cells,
+with IPython magics and shell lines neutralised so that plain Python can run them.
+`locate` finds where a function or class is defined, for annotations on the student's
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from grader.errors import InputError
+
+# Cell magics whose body is ordinary Python: run the body without the magic line.
+_TRANSPARENT_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+_MAGIC_LINE = re.compile(r"^(\s*)(?:[%!?]|\w+\s*=\s*[%!])")
+_MAX_SOURCE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Source:
+    """A submission's code, ready for the worker: the load request and the raw text."""
+
+    path: Path
+    kind: str  # "py" or "ipynb"
+    load_request: dict[str, Any]
+    text: str
+
+
+def read_source(path: Path, module: str) -> Source:
+    """Read `path` (.py or .ipynb); raise InputError if it cannot be read or parsed."""
+    try:
+        if path.stat().st_size > _MAX_SOURCE_BYTES:
+            raise InputError(f"{path} is larger than {_MAX_SOURCE_BYTES // 1024 // 1024} MB; clear the notebook's outputs and resubmit.")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; save it again as UTF-8.") from None
+    except OSError as error:
+        raise InputError(f"{path} cannot be read: {error.strerror}.") from None
+    if path.suffix == ".ipynb":
+        cells = notebook_cells(path, text)
+        request = {"kind": "ipynb", "module": module, "filename": path.name, "cells": cells}
+        return Source(path, "ipynb", request, text)
+    request = {"kind": "py", "module": module, "filename": path.name, "source": text}
+    return Source(path, "py", request, text)
+
+
+def notebook_cells(path: Path, text: str) -> list[dict[str, Any]]:
+    """The code cells of a notebook, neutralised, each with its 1-based position."""
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
+        raise InputError(f"{path} is not a valid notebook (not JSON: {str(error).splitlines()[0][:120]}); re-save it from Jupyter.") from None
+    except Exception as error:  # nbformat raises several kinds for malformed files
+        raise InputError(f"{path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]}); re-save it from Jupyter.") from None
+    cells = []
+    for index, cell in enumerate(notebook.get("cells", []), start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        cells.append({"index": index, "source": neutralise(source), "original": source})
+    return cells
+
+
+def neutralise(source: str) -> str:
+    """Make a cell plain Python: magics and shell escapes become `pass` (or `None` values).
+
+    Valid Python is left exactly as it is; only a cell that does not compile is rewritten,
+    so a `%` or `!` inside a string or an expression is never touched.
+    """
+    try:
+        compile(source, "<cell>", "exec")
+        return source
+    except SyntaxError:
+        pass
+    lines = source.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        magic = lines[first].lstrip()[2:].split()[0] if lines[first].strip() != "%%" else ""
+        if magic not in _TRANSPARENT_CELL_MAGICS:
+            return "pass  # cell magic %%" + magic + " skipped by the grader\n"
+        lines[first] = ""
+    out = []
+    for line in lines:
+        match = _MAGIC_LINE.match(line)
+        if match and "=" in line.split("%")[0].split("!")[0]:
+            name = line.split("=")[0].strip()
+            out.append(f"{match.group(1)}{name} = None  # magic neutralised by the grader")
+        elif match:
+            out.append(f"{match.group(1)}pass  # magic neutralised by the grader")
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def locate(source: Source, name: str) -> int | None:
+    """The 1-based line of `def name` / `class name` in the submission file, if found."""
+    pattern = re.compile(rf"\b(?:def|class)\s+{re.escape(name)}\b")
+    for number, line in enumerate(source.text.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return None

@@ -1,0 +1,192 @@
+"""The worker: runs inside the sandbox, loads one submission and answers probe requests.
+
+Everything here runs in the untrusted process. It loads the submission unit by unit (a
+notebook cell, or a top-level statement of a .py file) so that one broken unit does not
+stop the rest, then answers requests of the form "run probe P with these arguments"
+with plain data. Probes are the assignment's code (`probes.py`), imported by the zygote
+before any sandbox exists; they call the student's functions and describe the results.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import linecache
+import os
+import signal
+import site
+import socket
+import sys
+import traceback
+import types
+from typing import Any
+
+from grader import sandbox, wire
+
+_EXCERPT_LINES = 5
+
+
+class UnitTimeout(BaseException):
+    """Raised by the alarm inside a unit that runs too long (BaseException: not caught by `except Exception`)."""
+
+
+def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int) -> None:
+    """Entry point in the worker process: confine, report readiness, answer requests."""
+    channel = socket.socket(fileno=rpc_fd)
+    try:
+        protections = sandbox.confine(policy, namespaces, keep_fds={rpc_fd})
+    except Exception as error:  # fail closed: never run student code half-confined
+        wire.send(channel, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
+        os._exit(71)
+    wire.send(channel, {"event": "ready", "protections": protections.to_dict()})
+    state: dict[str, Any] = {}
+    while True:
+        try:
+            request = wire.receive(channel)
+        except wire.ProtocolError:
+            os._exit(0)
+        reply = _handle(request, state, policy)
+        try:
+            wire.send(channel, reply)
+        except TypeError as error:
+            wire.send(channel, _failure("ProbeError", f"the reply could not be sent: {error}"))
+        if request.get("op") == "exit":
+            os._exit(0)
+
+
+def _handle(request: dict[str, Any], state: dict[str, Any], policy: sandbox.Policy) -> dict[str, Any]:
+    op = request.get("op")
+    try:
+        if op == "load":
+            state["module"] = _load(request, policy.scratch)
+            return {"ok": True, "value": state["module"].__grader_load_report__}
+        if op == "probe":
+            module = state.get("module")
+            if module is None:
+                return _failure("NotLoaded", "the submission was not loaded")
+            probes = importlib.import_module(request["probes"])
+            function = getattr(probes, request["name"])
+            return {"ok": True, "value": function(module, **request.get("args", {}))}
+        if op == "exit":
+            return {"ok": True, "value": None}
+        return _failure("BadRequest", f"unknown op {op!r}")
+    except BaseException as error:  # anything the student's code throws, SystemExit included
+        return {"ok": False, "error": describe_exception(error)}
+
+
+def _failure(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"type": kind, "message": message, "traceback": "", "location": None}}
+
+
+def describe_exception(error: BaseException) -> dict[str, Any]:
+    """The exception as data: type, message, the student's frames, where it happened."""
+    try:
+        message = str(error)
+    except Exception:  # a hostile __str__
+        message = "<unprintable exception>"
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if _is_student_file(f.filename)]
+    location = None
+    if frames:
+        last = frames[-1]
+        location = {"file": last.filename, "line": last.lineno, "function": last.name}
+    text = "".join(traceback.format_list(frames[-8:]))
+    return {
+        "type": type(error).__name__,
+        "message": message[:2000],
+        "traceback": text[-4000:],
+        "location": location,
+    }
+
+
+# Frames from these folders are the grader's or a library's, never the student's.
+_LIBRARY_ROOTS = tuple(
+    {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(),
+     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "<frozen"}  # fmt: skip
+)
+
+
+def _is_student_file(filename: str) -> bool:
+    return filename.startswith("<cell") or not filename.startswith(_LIBRARY_ROOTS)
+
+
+def _load(request: dict[str, Any], scratch: str) -> types.ModuleType:
+    """Execute the submission unit by unit into a fresh module registered in sys.modules."""
+    name = request["module"]
+    module = types.ModuleType(name)
+    module.__file__ = os.path.join(scratch, request["filename"])
+    module.__dict__["display"] = _display  # notebooks call IPython's display() freely
+    sys.modules[name] = module
+    folder = os.path.dirname(module.__file__)
+    sys.path.insert(0, folder)  # helper modules beside the submission import as usual
+    os.chdir(folder)  # and relative paths (an image beside the notebook) resolve
+    unit_seconds = float(request.get("unit_seconds", 60))
+    failures: list[dict[str, Any]] = []
+    if request["kind"] == "py":
+        units = _py_units(request["source"], module.__file__)
+    else:
+        units = _notebook_units(request["cells"])
+    for label, code, source, first_line in units:
+        failure = _run_unit(code, module, unit_seconds)
+        if failure is not None:
+            failure.update(unit=label, line=first_line, excerpt=_excerpt(source))
+            failures.append(failure)
+    defined = sorted(key for key in module.__dict__ if not key.startswith("__"))
+    module.__grader_load_report__ = {"failures": failures, "defined": defined}  # type: ignore[attr-defined]
+    return module
+
+
+def _py_units(source: str, filename: str) -> list[tuple[str, types.CodeType, str, int]]:
+    tree = ast.parse(source, filename)  # a SyntaxError here means nothing can load
+    lines = source.splitlines()
+    units = []
+    for node in tree.body:
+        code = compile(ast.Module(body=[node], type_ignores=[]), filename, "exec")
+        end = node.end_lineno or node.lineno
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        units.append((f"line {start}", code, "\n".join(lines[start - 1 : end]), start))
+    return units
+
+
+def _notebook_units(cells: list[dict[str, Any]]) -> list[tuple[str, types.CodeType | None, str, int]]:
+    units: list[tuple[str, Any, str, int]] = []
+    for cell in cells:
+        filename = f"<cell {cell['index']}>"
+        source = cell["source"]
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            code: Any = compile(source, filename, "exec")
+        except SyntaxError as error:
+            code = error
+        units.append((f"cell {cell['index']}", code, cell.get("original", source), 1))
+    return units
+
+
+def _run_unit(code: Any, module: types.ModuleType, seconds: float) -> dict[str, Any] | None:
+    if isinstance(code, SyntaxError):
+        return describe_exception(code) | {"message": f"{code.msg} (line {code.lineno})"}
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise UnitTimeout(f"took longer than {seconds:g} s and was stopped")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        exec(code, module.__dict__)
+    except BaseException as error:  # SystemExit and KeyboardInterrupt in a cell are the cell's failure
+        return describe_exception(error)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return None
+
+
+def _excerpt(source: str) -> str:
+    lines = source.splitlines()
+    if len(lines) <= 2 * _EXCERPT_LINES:
+        return "\n".join(lines)
+    return "\n".join([*lines[:_EXCERPT_LINES], "...", *lines[-_EXCERPT_LINES:]])
+
+
+def _display(*objects: Any, **kwargs: Any) -> None:
+    for item in objects:
+        print(repr(item))

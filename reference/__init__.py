@@ -1,0 +1,1 @@
+"""Hidden reference solutions, one module per assignment. Never shipped to students."""
