@@ -34,13 +34,13 @@ _ALL = (
             ("conv_out.seed_examples", "conv_out.dilation_example", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
     Mistake("conv_out.true_division",
             "The window fits a whole number of times: use floor division (//), not true division (/).",
-            ()),
+            ("conv_out.seed_examples", "conv_out.returns_int", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
     Mistake("conv_out.padding_once",
             "Padding is added on both sides of the input: use 2*pad in the formula.",
-            ()),
+            ("conv_out.seed_examples", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
     Mistake("conv_out.ceil",
             "Round down, not up: nn.Conv2d and nn.MaxPool2d (ceil_mode=False) drop a partial last window.",
-            ()),
+            ("conv_out.seed_examples", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
     # tiny_cnn
     Mistake("tiny_cnn.missing_relu",
             "Apply a ReLU after each convolution; without it the network is much closer to a single linear map.",
@@ -79,7 +79,7 @@ _ALL = (
             ("top5.format", "top5.seed_photo", "top5.labels_agree", "top5.probabilities_agree")),
     Mistake("top5.logits_not_probabilities",
             "Turn the logits into probabilities with softmax before taking the top five.",
-            ()),
+            ("top5.format", "top5.seed_photo", "top5.probabilities_agree")),
     # embedding
     Mistake("embedding.before_relu",
             "The embedding includes the ReLU after the second fully connected layer: use classifier[:6], not classifier[:5].",
@@ -114,7 +114,7 @@ _ALL = (
             ("finetune.head_shape", "finetune.trainable_count", "finetune.pretrained_backbone")),
     Mistake("finetune.head_frozen",
             "Freeze the backbone first, then create the new head (new layers train by default), so the head stays trainable.",
-            ()),
+            ("finetune.trainable_count", "finetune.backward_only_head")),
 )  # fmt: skip
 
 CATALOGUE: dict[str, Mistake] = {m.id: m for m in _ALL}
@@ -125,11 +125,29 @@ def hint(mistake_id: str) -> str:
     return CATALOGUE[mistake_id].hint
 
 
-# Error messages that point at a known mistake, per question.
+# The flattened size a TinyCNN produces when its 3x3 convolutions are not padded:
+# both unpadded (32 -> 30 -> 15 -> 13 -> 6: 64*6*6) or one of them (-> 7: 64*7*7).
+WRONG_PADDING_FEATURES = (64 * 6 * 6, 64 * 7 * 7)
+_PADDING = "|".join(map(str, WRONG_PADDING_FEATURES))
+
+# Error messages that point at a known mistake, per question; the first match wins.
 _ERROR_PATTERNS = (
+    # the forward pass flattens an unpadded feature map into a Linear(4096, ...)
+    ("tiny_cnn", re.compile(rf"mat1 and mat2 shapes cannot be multiplied \(\d+x({_PADDING}) and 4096x"), "tiny_cnn.wrong_padding"),
     ("tiny_cnn", re.compile(r"mat1 and mat2 shapes cannot be multiplied|size mismatch|shapes? .*Linear", re.I), "tiny_cnn.flatten_size"),
-    ("tiny_cnn", re.compile(r"cannot take the reference's \[\d+, (2304|1600|4608)\]"), "tiny_cnn.wrong_padding"),
+    # probes._load_by_shape: the student's Linear weight cannot take the reference's [n, 4096]
+    ("tiny_cnn", re.compile(rf"parameter of shape \[\d+, ({_PADDING})\] cannot take the reference's \[\d+, 4096\]"), "tiny_cnn.wrong_padding"),
+    ("tiny_cnn", re.compile(r"parameter of shape \[\d+, \d+\] cannot take the reference's \[\d+, 4096\]"), "tiny_cnn.flatten_size"),
 )  # fmt: skip
+
+
+def linear_mistake(in_features: int | None) -> str:
+    """The mistake a TinyCNN Linear layer taking `in_features` inputs points at, or ""."""
+    if in_features in WRONG_PADDING_FEATURES:
+        return "tiny_cnn.wrong_padding"
+    if in_features is not None and in_features != 64 * 8 * 8:
+        return "tiny_cnn.flatten_size"
+    return ""
 
 
 def mistake_for_error(question: str, message: str) -> str:

@@ -26,6 +26,10 @@ from grader.describe import describe
 from grader.worker import describe_exception
 
 WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
+# Bound before any student code runs: patching torch.equal later cannot fool the probes.
+# (A submission can only ever falsify its own answers; expected values are computed
+# outside the worker.)
+_equal = torch.equal
 
 
 def conv_out_cases(module: types.ModuleType, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -129,13 +133,30 @@ def _images(images: list[torch.Tensor]) -> list[Image.Image]:
     return [Image.fromarray(image.numpy(), "RGB") for image in images]
 
 
-def top5(module: types.ModuleType, images: list[torch.Tensor]) -> list[dict[str, Any]]:
-    """predict_top5 on each photo (one pretrained AlexNet, built once: ~0.1 s each)."""
+class _Unnormalised:
+    """AlexNet's weights, but `transforms()` skips the mean/std normalisation.
+
+    Handed to the reference, it gives the answer of a submission that forgot to
+    normalise, so a check can recognise that mistake instead of guessing it.
+    """
+
+    meta = WEIGHTS.meta
+
+    def transforms(self) -> Any:
+        return WEIGHTS.transforms(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+def top5(module: types.ModuleType, images: list[torch.Tensor], preprocessing: str = "weights") -> list[dict[str, Any]]:
+    """predict_top5 on each photo (one pretrained AlexNet, built once: ~0.1 s each).
+
+    `preprocessing="unnormalised"` hands over weights whose transforms skip normalisation.
+    """
     results = []
     model = _pretrained()
+    weights = {"weights": WEIGHTS, "unnormalised": _Unnormalised()}[preprocessing]
     for image in _images(images):
         try:
-            value = module.predict_top5(model, WEIGHTS, image)
+            value = module.predict_top5(model, weights, image)
             results.append({"ok": True, "result": describe(value), "training_after": model.training})
         except Exception as error:
             results.append({"ok": False, "error": describe_exception(error)})
@@ -162,7 +183,7 @@ def _matches_pretrained(model: nn.Module, skip: tuple[str, ...] = ()) -> dict[st
             continue
         if name not in state or state[name].shape != tensor.shape:
             missing.append(name)
-        elif not torch.equal(state[name], tensor):
+        elif not _equal(state[name], tensor):
             different.append(name)
     return {"missing": missing, "different": different}
 

@@ -90,10 +90,17 @@ def _arguments(args: tuple[int, ...], kwargs: dict[str, int]) -> tuple[int, int,
     return tuple(values[n] for n in names)  # type: ignore[return-value]
 
 
-def diagnose_conv_out(wrong: list[tuple[tuple[int, ...], dict[str, int], float | None]]) -> str:
-    """The catalogued mistake whose formula gives every wrong answer, or ""."""
+def diagnose_conv_out(answers: list[tuple[tuple[int, ...], dict[str, int], float | None]]) -> str:
+    """The catalogued mistake whose formula gives every answer, right ones included, or "".
+
+    The right answers matter: on the worked examples adding the padding once and
+    forgetting the +1 give the same two wrong answers (31 and 54), but only one of
+    them also gives the three right ones. An exception (None) matches no formula.
+    """
+    if any(got is None for _, _, got in answers):
+        return ""
     for mistake_id, formula in WRONG_FORMULAS.items():
-        if all(got is not None and formula(*_arguments(a, kw)) == got for a, kw, got in wrong):
+        if all(formula(*_arguments(a, kw)) == got for a, kw, got in answers):
             return mistake_id
     return ""
 
@@ -101,19 +108,21 @@ def diagnose_conv_out(wrong: list[tuple[tuple[int, ...], dict[str, int], float |
 def check_conv_out_cases(submission, cases: list[tuple[tuple[int, ...], dict[str, int], int]], label: str) -> None:
     """Call conv_out on every case; fail listing the wrong ones, with a diagnosis."""
     results = submission.probe("conv_out_cases", cases=[{"args": list(a), "kwargs": kw} for a, kw, _ in cases])
-    wrong, lines = [], []
+    answers, wrong, lines = [], [], []
     for (args, kwargs, want), result in zip(cases, results):
         if not result.get("ok"):
             error = result["error"]
             lines.append(f"{call_text(args, kwargs)} raised {error['type']}: {error['message'][:120]}")
             wrong.append((args, kwargs, None))
+            answers.append((args, kwargs, None))
             continue
         got = number(result["result"])
+        answers.append((args, kwargs, got))
         if got is None or got != want:
             lines.append(f"{call_text(args, kwargs)} returned {show(result['result'])}; expected {want}")
             wrong.append((args, kwargs, got))
     if wrong:
-        mistake = diagnose_conv_out(wrong)
+        mistake = diagnose_conv_out(answers)
         hint = mistakes.hint(mistake) if mistake else "Compare your formula with floor((in + 2*pad - dilation*(k-1) - 1) / stride + 1)."
         shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
         fail(f"{len(wrong)} of {len(cases)} {label} wrong: {shown}.", hint=hint, mistake=mistake)
@@ -162,23 +171,47 @@ def format_problem(result: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def answer_problem(got: dict[str, Any], want: dict[str, Any], *, compare: str = "both") -> tuple[str, str]:
-    """(what differs from the reference, likely mistake) for one photo, or ("", "")."""
+# Format problems that do not spoil one half of the answer: logits instead of
+# probabilities still rank the right labels; indices instead of names still come with
+# the right probabilities.
+_IRRELEVANT = {"labels": {"top5.logits_not_probabilities"}, "probabilities": {"top5.indices_not_names"}}
+TOP5_HINT = ("Compare each step with the task: weights.transforms() on the image, the model as given (eval mode) "
+             "under torch.no_grad(), softmax over dim=1, torch.topk(probabilities, 5).")  # fmt: skip
+
+
+def same_answer(got: dict[str, Any], want: dict[str, Any], compare: str = "both") -> bool:
+    """True when two probe results agree on the labels and/or the probabilities (1e-4)."""
+    if not got.get("ok") or not want.get("ok"):
+        return False
+    mine, theirs = pairs(got["result"]) or [], pairs(want["result"]) or []
+    labels_ok = [label for label, _ in mine] == [label for label, _ in theirs]
+    probs_ok = len(mine) == len(theirs) and all(
+        p is not None and q is not None and abs(p - q) <= 1e-4 for (_, p), (_, q) in zip(mine, theirs)
+    )
+    return {"labels": labels_ok, "probabilities": probs_ok, "both": labels_ok and probs_ok}[compare]
+
+
+def answer_problem(
+    got: dict[str, Any], want: dict[str, Any], *, compare: str = "both", unnormalised: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """(what differs from the reference, likely mistake) for one photo, or ("", "").
+
+    `unnormalised` is the reference's answer with normalisation skipped: a submission
+    that reproduces it forgot to normalise.
+    """
     if not got.get("ok"):
         error = got["error"]
         return f"raised {error['type']}: {error['message'][:150]}", ""
     problem, mistake = format_problem(got["result"])
-    if problem and not (compare == "probabilities" and mistake == "top5.indices_not_names"):
+    if problem and mistake not in _IRRELEVANT.get(compare, ()):
         return problem, mistake
-    mine, theirs = pairs(got["result"]) or [], pairs(want["result"]) or []
-    labels_ok = [label for label, _ in mine] == [label for label, _ in theirs]
-    probs = [p for _, p in mine]
-    probs_ok = len(mine) == len(theirs) and all(
-        p is not None and abs(p - q) <= 1e-4 for p, q in zip(probs, [q for _, q in theirs])
-    )
-    if compare == "labels" and labels_ok or compare == "probabilities" and probs_ok or compare == "both" and labels_ok and probs_ok:
+    if same_answer(got, want, compare):
         return "", ""
+    mine = pairs(got["result"]) or []
+    probs = [p for _, p in mine]
     if probs and all(p is not None and abs(p - 1.0) < 1e-6 for p in probs):
         return "gave probability 1.0 to all five classes", "top5.softmax_wrong_dim"
     detail = f"predicted {[label for label, _ in mine][:3]}... with probabilities {[round(p or 0, 4) for p in probs][:3]}..."
-    return f"{detail}, which differs from the reference's answer for this photo", "top5.no_normalisation"
+    if unnormalised is not None and same_answer(got, unnormalised, "both"):
+        return f"{detail}: the reference's answer for this photo without normalising the image", "top5.no_normalisation"
+    return f"{detail}, which differs from the reference's answer for this photo", ""

@@ -9,7 +9,7 @@ import torch
 from torchvision.models import AlexNet
 
 from assignments.cnn_basics import mistakes
-from assignments.cnn_basics.checks.public.test_finetune import summary
+from assignments.cnn_basics.checks.public.test_finetune import classifier_rebuilt, summary
 from grader.rubric import fail
 
 pytestmark = pytest.mark.question("finetune")
@@ -20,10 +20,10 @@ def test_pretrained_backbone(submission):
     backbone = summary(submission)["backbone"]
     changed = backbone["missing"] + backbone["different"]
     if changed:
-        if backbone["different"] and len(backbone["different"]) >= 10:
+        if all(name.startswith("classifier.") for name in changed):
+            mistake = "finetune.whole_classifier"  # new classifier layers, pretrained features
+        elif len(backbone["different"]) >= 10:
             mistake = "finetune.random_weights"
-        elif any(name.startswith("classifier.") for name in backbone["missing"]):
-            mistake = "finetune.whole_classifier"
         else:
             mistake = ""
         fail(
@@ -43,14 +43,21 @@ def _pretrained_names() -> frozenset[str]:
 
 @pytest.mark.points(4, visibility="hidden")
 def test_backward_only_head(submission):
-    frozen = summary(submission)["with_grad"]
+    got = summary(submission)
+    frozen = got["with_grad"]
     leaked = [n for n in frozen if n in _pretrained_names()]
     if leaked or not frozen:
+        if not leaked:
+            mistake = "finetune.head_frozen"
+        elif classifier_rebuilt(got):
+            mistake = "finetune.whole_classifier"  # the new classifier[1] and [4] train
+        else:
+            mistake = "finetune.not_frozen"
         fail(
             f"With freeze_backbone=True, a backward pass gave gradients to pretrained layers ({', '.join(leaked[:3])}...)"
             if leaked else "With freeze_backbone=True, a backward pass gave no gradient to any parameter.",
-            hint=mistakes.hint("finetune.not_frozen" if leaked else "finetune.head_frozen"),
-            mistake="finetune.not_frozen" if leaked else "finetune.head_frozen",
+            hint=mistakes.hint(mistake),
+            mistake=mistake,
         )
     unfrozen = summary(submission, num_classes=7, freeze=False)
     idle = [n for n in unfrozen["names"] if n not in unfrozen["with_grad"]]

@@ -9,10 +9,16 @@ import torch
 
 from assignments.cnn_basics import mistakes
 from assignments.cnn_basics.checks.hidden import variants
+from assignments.cnn_basics.checks.public.test_tiny_cnn import linear_in_features
 from assignments.cnn_basics.checks.support import calling, close, max_difference, seeded, tensor_of
 from grader.rubric import fail
 
 pytestmark = pytest.mark.question("tiny_cnn")
+
+
+def _without_linear(shapes: Counter) -> Counter:
+    """The parameter shapes other than the Linear layer's weight (the only 2-D one)."""
+    return Counter({shape: n for shape, n in shapes.items() if len(shape) != 2})
 
 
 @pytest.mark.points(3, visibility="hidden")
@@ -23,8 +29,9 @@ def test_layer_shapes(submission, expected):
     got_shapes = Counter(tuple(p["shape"]) for p in got["parameters"])
     want_shapes = Counter(tuple(p["shape"]) for p in want["parameters"])
     if got_shapes != want_shapes:
-        linear = [p["shape"] for p in got["parameters"] if len(p["shape"]) == 2]
-        mistake = "tiny_cnn.wrong_padding" if linear and linear[-1][1] in (2304, 1600) else ""
+        # Convolutions right, Linear wrong: its input size names the mistake.
+        convolutions_right = _without_linear(got_shapes) == _without_linear(want_shapes)
+        mistake = mistakes.linear_mistake(linear_in_features(got)) if convolutions_right else ""
         fail(
             f"TinyCNN(10)'s parameter shapes are {sorted(map(list, got_shapes))}; "
             f"expected {sorted(map(list, want_shapes))}.",

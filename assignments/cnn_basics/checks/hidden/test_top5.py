@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assignments.cnn_basics import mistakes, photos
-from assignments.cnn_basics.checks.support import answer_problem, calling
+from assignments.cnn_basics.checks.support import TOP5_HINT, answer_problem, calling
 
 pytestmark = pytest.mark.question("top5")
 
@@ -15,7 +15,11 @@ def _agreement(submission, expected, credit, compare: str) -> None:
     with calling("top5", "predict_top5 on the probe photos"):
         got = submission.probe("top5", images=images)
     want = expected.probe("top5", images=images)
-    problems = [(name, *answer_problem(g, w, compare=compare)) for name, g, w in zip(photos.names(), got, want)]
+    unnormalised = expected.probe("top5", images=images, preprocessing="unnormalised")
+    problems = [
+        (name, *answer_problem(g, w, compare=compare, unnormalised=u))
+        for name, g, w, u in zip(photos.names(), got, want, unnormalised)
+    ]
     wrong = [(name, problem, mistake) for name, problem, mistake in problems if problem]
     fraction = 1 - len(wrong) / len(images)
     if wrong:
@@ -23,7 +27,7 @@ def _agreement(submission, expected, credit, compare: str) -> None:
         credit.award(
             fraction,
             f"{len(wrong)} of {len(images)} photos disagree with the reference ({compare}); on {name} predict_top5 {problem}.",
-            hint=mistakes.hint(mistake) if mistake else "",
+            hint=mistakes.hint(mistake) if mistake else TOP5_HINT,
             mistake=mistake,
         )
 

@@ -19,6 +19,13 @@ def summary(submission, num_classes: int | None = None, freeze: bool | None = No
                                 image=photos.pixels(photos.names()[0]), compare_backbone=num_classes is None)  # fmt: skip
 
 
+def classifier_rebuilt(got) -> bool:
+    """True when classifier[1] or [4] were replaced by new layers while the features stayed pretrained."""
+    backbone = got.get("backbone", {})
+    changed = backbone.get("missing", []) + backbone.get("different", [])
+    return bool(changed) and all(name.startswith("classifier.") for name in changed)
+
+
 @pytest.mark.points(4, visibility="public")
 def test_head_shape(submission):
     got = summary(submission)
@@ -38,10 +45,10 @@ def test_trainable_count(submission):
     want_trainable, want_total = facts.finetune_trainable(10), facts.finetune_total(10)
     if got["trainable"] != want_trainable or got["total"] != want_total:
         mistake = ""
-        if got["trainable"] == got["total"]:
-            mistake = "finetune.not_frozen"
-        elif not got["head"]["present"]:
+        if not got["head"]["present"] or classifier_rebuilt(got):
             mistake = "finetune.whole_classifier"
+        elif got["trainable"] == got["total"] or got["trainable"] > want_trainable:
+            mistake = "finetune.not_frozen"  # all of it, or only the features frozen
         elif got["trainable"] == 0:
             mistake = "finetune.head_frozen"
         fail(

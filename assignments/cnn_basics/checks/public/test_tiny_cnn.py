@@ -55,7 +55,7 @@ def test_param_count(submission):
     total = summary["total"]
     if total != facts.TINY_CNN_PARAMS_10:
         features = linear_in_features(summary)
-        mistake = "tiny_cnn.wrong_padding" if features in (2304, 1600) else "tiny_cnn.flatten_size" if features not in (None, 4096) else ""
+        mistake = mistakes.linear_mistake(features)
         fail(
             f"TinyCNN() has {total:,} parameters; expected {facts.TINY_CNN_PARAMS_10:,} "
             f"(896 + 18,496 + 40,970). Its Linear layer takes {features} inputs.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assignments.cnn_basics import mistakes, photos
-from assignments.cnn_basics.checks.support import answer_problem, calling, format_problem, pairs
+from assignments.cnn_basics.checks.support import TOP5_HINT, answer_problem, calling, format_problem, pairs
 from grader.rubric import fail
 
 pytestmark = pytest.mark.question("top5")
@@ -29,8 +29,10 @@ def test_seed_photo(submission, expected):
     with calling("top5", "predict_top5 on the cat photo"):
         got = submission.probe("top5", images=image)[0]
     want = expected.probe("top5", images=image)[0]
-    problem, mistake = answer_problem(got, want)
+    # Asked always (not only on failure), so that a student kit's answer key holds it.
+    unnormalised = expected.probe("top5", images=image, preprocessing="unnormalised")[0]
+    problem, mistake = answer_problem(got, want, unnormalised=unnormalised)
     if problem:
         reference = [(label, round(p, 4)) for label, p in pairs(want["result"]) or []]
         fail(f"predict_top5 on the cat photo {problem}. The reference gives {reference}.",
-             hint=mistakes.hint(mistake) if mistake else "", mistake=mistake)  # fmt: skip
+             hint=mistakes.hint(mistake) if mistake else TOP5_HINT, mistake=mistake)  # fmt: skip
