@@ -9,6 +9,7 @@ what is missing or whose content (or the grading settings) changed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,6 +70,8 @@ class EngineProcess:
         self.number = number
         self.busy: Submission | None = None
         self.started_at = 0.0
+        # Each engine's workers run as a user of their own (see sandbox.SANDBOX_UID_BASE).
+        settings = dataclasses.replace(settings, sandbox_uid=settings.sandbox_uid + number)
         config = json.dumps({"assignment": assignment, "settings": settings_to_dict(settings)})
         self._log = open(log, "a", encoding="utf-8")
         self.process = subprocess.Popen(
@@ -82,6 +85,19 @@ class EngineProcess:
         assert self.process.stdout is not None and self.process.stdin is not None
         self.stdout: IO[str] = self.process.stdout
         self.stdin: IO[str] = self.process.stdin
+
+    def ready(self) -> dict[str, Any]:
+        """Wait for the engine to start; its settings as recorded in results.json."""
+        return _await_ready(self, Path(self._log.name).parent)
+
+    def grade(self, submission: Submission) -> SubmissionResult:
+        """Grade one submission synchronously (tests and single-submission tools)."""
+        self.send(submission)
+        result = _parse_result(self.stdout.readline(), submission)
+        self.busy = None
+        if result is None:
+            raise SetupError(f"the grading engine stopped while grading {submission.id}; see {self._log.name}")
+        return result
 
     def send(self, submission: Submission) -> None:
         self.busy = submission
@@ -107,6 +123,7 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
         "cache_dir": str(settings.cache_dir),
         "hidden": list(settings.hidden),
         "threads": settings.threads,
+        "sandbox_uid": settings.sandbox_uid,
     }
 
 
@@ -159,7 +176,7 @@ def grade_folder(
     submissions = discover(root, loaded.module)
     state = prepare_output(out)
     hidden = tuple(str(p.resolve()) for p in (root, out))
-    settings = Settings(**{**settings.__dict__, "hidden": settings.hidden + hidden})
+    settings = dataclasses.replace(settings, hidden=settings.hidden + hidden)
     batch = Batch(loaded, out, submissions)
     rubric = rubric_fingerprint(loaded)
     fingerprints = {s.id: s.fingerprint() for s in submissions}

@@ -145,6 +145,7 @@ def submission(request: pytest.FixtureRequest) -> SubmissionSession:
         pytest.skip("no submission: run through `grade`, or pass --submission FILE")
     if context.session.load_failure is not None:
         raise context.session.load_failure  # fails the check before it computes anything
+    context.session.question = check_identity(request.node)[1]
     return context.session
 
 

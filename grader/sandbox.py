@@ -10,7 +10,7 @@ kernel's, not Python's, so student code cannot undo it:
 - mount namespace: a fresh /proc, a size-limited tmpfs as scratch, and the reference,
   answer keys, outputs and other submissions covered by empty read-only tmpfs.
 - rlimits: address space, CPU seconds, processes, open files, file size, no core dumps.
-- an unprivileged user (nobody) with no capabilities, when running as root.
+- an unprivileged user of its own, with no capabilities, when running as root.
 - Landlock: read only the interpreter, site-packages and the weights; write only scratch;
   no TCP; no signals or abstract sockets beyond the sandbox.
 
@@ -42,7 +42,9 @@ _SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429
 _OPEN_TREE_CLONE, _AT_RECURSIVE, _MOVE_MOUNT_F_EMPTY_PATH = 1, 0x8000, 4
 _AT_FDCWD = -100
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
-_NOBODY = 65534
+# Sandbox users are numbered from here, one per grading engine, so that per-user limits
+# (processes) and signals never let one submission touch another graded beside it.
+SANDBOX_UID_BASE = 64000
 _MiB = 1024 * 1024
 
 
@@ -50,7 +52,7 @@ _MiB = 1024 * 1024
 class Limits:
     """Resource limits for one submission. Defaults fit a correct but slow CPU submission."""
 
-    request_seconds: float = 60.0
+    request_seconds: float = 20.0
     submission_seconds: float = 300.0
     memory_mb: int = 3072
     processes: int = 64
@@ -80,6 +82,7 @@ class Policy:
     hidden: tuple[str, ...] = ()
     isolate: bool = True
     environment: tuple[tuple[str, str], ...] = ()
+    uid: int = SANDBOX_UID_BASE
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,8 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
     os.environ.update({"HOME": policy.scratch, "TMPDIR": policy.scratch})
     if policy.isolate and os.geteuid() == 0 and "mount" in namespaces:
         os.setgroups([])
-        os.setresgid(_NOBODY, _NOBODY, _NOBODY)
-        os.setresuid(_NOBODY, _NOBODY, _NOBODY)  # the kernel drops every capability here
+        os.setresgid(policy.uid, policy.uid, policy.uid)
+        os.setresuid(policy.uid, policy.uid, policy.uid)  # the kernel drops every capability here
         active.append("separate user")
     # Changing credentials clears both settings; restore them for the new user.
     libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
@@ -292,11 +295,11 @@ def _build_mount_view(libc: ctypes.CDLL, policy: Policy, *, switch_user: bool) -
     # Deepest first: a shallower cover then carries the deeper one along (AT_RECURSIVE).
     for cover in sorted(covers, key=lambda p: len(p.parts), reverse=True):
         _cover(libc, cover, sorted(covers[cover]))
-    _scratch_on_tmpfs(libc, scratch, policy.limits.scratch_mb)
+    _scratch_on_tmpfs(libc, scratch, policy.limits.scratch_mb, policy.uid if switch_user else 0)
 
 
 def _first_blocked_ancestor(path: Path) -> Path | None:
-    """The highest folder on the way to `path` that `nobody` may not pass through."""
+    """The highest folder on the way to `path` that an unprivileged user may not pass through."""
     for ancestor in reversed(path.parents):
         try:
             mode = ancestor.stat().st_mode
@@ -336,13 +339,13 @@ def _cover(libc: ctypes.CDLL, cover: Path, keep: list[Path]) -> None:
         libc.mount(None, str(cover).encode(), None, ctypes.c_ulong(32 | _MS_RDONLY | flags), None)
 
 
-def _scratch_on_tmpfs(libc: ctypes.CDLL, scratch: Path, size_mb: int) -> None:
+def _scratch_on_tmpfs(libc: ctypes.CDLL, scratch: Path, size_mb: int, owner: int) -> None:
     """Replace scratch by a size-limited tmpfs holding a copy of what the grader put there."""
     files = {}
     for file in scratch.rglob("*"):
         if file.is_file() and not file.is_symlink():
             files[file.relative_to(scratch)] = file.read_bytes()
-    options = f"mode=700,size={size_mb}m,uid={_NOBODY if os.geteuid() == 0 else 0},gid={_NOBODY if os.geteuid() == 0 else 0}"
+    options = f"mode=700,size={size_mb}m,uid={owner},gid={owner}"
     _check(
         libc.mount(b"tmpfs", str(scratch).encode(), b"tmpfs", ctypes.c_ulong(_MS_NOSUID | _MS_NODEV), options.encode()),
         "mount scratch",
@@ -351,7 +354,6 @@ def _scratch_on_tmpfs(libc: ctypes.CDLL, scratch: Path, size_mb: int) -> None:
         target = scratch / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-        if os.geteuid() == 0:
-            os.chown(target, _NOBODY, _NOBODY)
-            for parent in target.relative_to(scratch).parents:
-                os.chown(scratch / parent, _NOBODY, _NOBODY)
+        os.chown(target, owner, owner)
+        for parent in target.relative_to(scratch).parents:
+            os.chown(scratch / parent, owner, owner)

@@ -20,6 +20,9 @@ from grader.sandbox import Limits
 from grader.zygote import WorkerProcess
 
 
+STUCK_AFTER = 2  # hangs or crashes of one question before its other calls are skipped
+
+
 class StudentError(Exception):
     """The student's code raised an exception while answering a probe."""
 
@@ -87,6 +90,11 @@ class SubmissionSession:
         self.output = ""
         self.workers_started = 0
         self._answers: dict[str, tuple[bool, Any]] = {}
+        # The question the running check belongs to (set by the plugin), and how often
+        # each question's calls hung or crashed: after STUCK_AFTER, its remaining calls
+        # fail at once instead of spending the budget the other questions need.
+        self.question = ""
+        self._stuck: dict[str, list[WorkerFailure]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -123,10 +131,17 @@ class SubmissionSession:
             raise self.load_failure
         key = digest(name, args)
         if key not in self._answers:
+            failures = self._stuck.get(self.question, [])
+            if len(failures) >= STUCK_AFTER:
+                raise WorkerFailure(failures[-1].kind, f"not run: earlier calls for this question failed too ({failures[-1]})")
             try:
                 self._answers[key] = (True, self._probe(name, args))
-            except (StudentError, WorkerFailure) as error:
+            except StudentError as error:
                 self._answers[key] = (False, error)
+            except WorkerFailure as error:
+                self._answers[key] = (False, error)
+                if error.kind in ("timeout", "crash", "protocol"):
+                    self._stuck.setdefault(self.question, []).append(error)
         ok, value = self._answers[key]
         if not ok:
             raise value

@@ -164,6 +164,7 @@ def _policy_to_dict(policy: sandbox.Policy) -> dict[str, Any]:
         "hidden": list(policy.hidden),
         "isolate": policy.isolate,
         "environment": [list(pair) for pair in policy.environment],
+        "uid": policy.uid,
     }
 
 
@@ -175,27 +176,11 @@ def _policy_from_dict(data: dict[str, Any]) -> sandbox.Policy:
         hidden=tuple(data["hidden"]),
         isolate=bool(data["isolate"]),
         environment=tuple((str(k), str(v)) for k, v in data["environment"]),
+        uid=int(data["uid"]),
     )
 
 
-def _keep_freed_memory() -> None:
-    """Make glibc keep freed memory for reuse instead of returning it to the kernel.
-
-    A worker builds several 244 MB AlexNets in turn; touching fresh pages costs ~150 ms
-    per model, reusing already-touched ones ~30 ms. Workers inherit this setting.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return  # not glibc: nothing to tune
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 2**31 - 1)
-    libc.mallopt(m_top_pad, 0)
-
-
 def _zygote_loop(control: socket.socket, serve_worker: Callable[..., None]) -> None:
-    _keep_freed_memory()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
     while True:

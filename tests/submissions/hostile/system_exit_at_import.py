@@ -1,0 +1,2 @@
+"""raise SystemExit at import."""
+raise SystemExit(4)
