@@ -85,6 +85,8 @@ def describe_exception(error: BaseException) -> dict[str, Any]:
     except Exception:  # a hostile __str__
         message = "<unprintable exception>"
     frames = [f for f in traceback.extract_tb(error.__traceback__) if _is_student_file(f.filename)]
+    for frame in frames:
+        frame.filename = _relative(frame.filename)  # no temporary folder names in results
     location = None
     if frames:
         last = frames[-1]
@@ -103,6 +105,11 @@ _LIBRARY_ROOTS = tuple(
     {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(),
      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "<frozen"}  # fmt: skip
 )
+
+
+def _relative(filename: str) -> str:
+    folder = os.getcwd() + os.sep
+    return filename[len(folder) :] if filename.startswith(folder) else filename
 
 
 def _is_student_file(filename: str) -> bool:
