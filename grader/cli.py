@@ -1,8 +1,13 @@
 """The `grade` command: a thin layer over `batch.grade_folder` and `engine.grade_submission`.
 
     grade SUBMISSIONS [--out DIR] [--jobs N] [--weights auto|official|standin|PATH] [--resume]
-    grade check PATH [--ci]          the public checks on one submission (for students)
-    grade release OUT                write the student kit (stubs, public checks, answer key)
+                      [--format gradescope|junit|markdown|canvas] [--ci]
+    grade check PATH [--ci] [--junit FILE] [--gradescope FILE] [--all]
+                                     one submission: the public checks (students), or with
+                                     --all every check (instructors, Gradescope's run_autograder)
+    grade release OUT [--autograder ZIP]
+                                     the student kit (stubs, public checks, answer key, CI
+                                     workflow) and, apart from it, the Gradescope autograder zip
 
 Every error a person can cause (a bad path, an unknown option, an unwritable folder)
 ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
@@ -11,6 +16,7 @@ ends in one line naming the thing and the fix, and a non-zero exit; never a trac
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -43,9 +49,11 @@ def _limits_options(parser: argparse.ArgumentParser) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
     parser.add_argument("--weights", default="auto", metavar="KIND",
-                        help="AlexNet weights: auto (official if present, else stand-in), official, standin, or a .pth path")  # fmt: skip
+                        help="AlexNet weights: auto (official if present, else stand-in; in a student kit, those its answer key was made with), "
+                             "official, standin, or a .pth path")  # fmt: skip
     parser.add_argument("--no-sandbox", action="store_true", help="run student code without OS isolation (debugging only)")
-    parser.add_argument("--ci", action="store_true", help="CI mode: job summary, annotations, JUnit XML")
+    parser.add_argument("--ci", action="store_true", help="CI mode (GitHub Actions): a job summary in $GITHUB_STEP_SUMMARY, ::error annotations on failing code, "
+                        "exit code 1 on failures (a batch also writes OUT/junit.xml)")
     _limits_options(parser)
 
 
@@ -55,22 +63,34 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     grade.add_argument("--out", type=Path, default=Path("grading"), metavar="DIR", help="where results go (default: ./grading)")
     grade.add_argument("--jobs", type=int, metavar="N", help="submissions graded in parallel (default: number of cores)")
     grade.add_argument("--resume", action="store_true", help="grade only what is missing or changed since the last run in --out")
-    grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown"],
-                       help="also write this format (repeatable)")  # fmt: skip
+    grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown", "canvas"],
+                       help="also write this format (repeatable): gradescope/<id>.json, junit.xml, "
+                            "summary.md, grades-canvas.csv (Canvas gradebook import)")  # fmt: skip
     grade.add_argument("--version", action="version", version=f"grade {__version__}")
     _common(grade)
     grade.epilog = "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit)."
 
-    check = _Parser(prog="grade check", description="Run the public checks on one submission.")
-    check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, or the folder holding it")
+    check = _Parser(prog="grade check", description="Run the public checks on one submission (exit 0 when all pass, 1 otherwise).")
+    check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, a .zip, or the folder holding it")
+    check.add_argument("--all", action="store_true",
+                       help="run the hidden checks too; needs the reference solution (instructors, Gradescope)")  # fmt: skip
     check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    check.add_argument("--gradescope", type=Path, metavar="FILE",
+                       help="also write Gradescope's results.json here (hidden checks: verdict and hint only)")  # fmt: skip
     _common(check)
 
-    release = _Parser(prog="grade release", description="Write the student kit: stubs, public checks, answer key, CI workflow.")
-    release.add_argument("out", type=Path, help="folder to create")
-    release.add_argument("--assignment", metavar="NAME")
-    release.add_argument("--weights", default="auto", metavar="KIND")
-    release.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    release = _Parser(
+        prog="grade release",
+        description="Write the student kit (stubs, public checks and their answer key, CI workflow) to OUT, "
+        "and the Gradescope autograder zip (hidden checks and reference: instructors only) beside it.",
+    )
+    release.add_argument("out", type=Path, help="folder to create: the student kit, hand out everything in it")
+    release.add_argument("--autograder", type=Path, metavar="ZIP",
+                         help="where the Gradescope autograder goes (default: OUT-gradescope-autograder.zip beside OUT; never inside it)")  # fmt: skip
+    release.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
+    release.add_argument("--weights", default="auto", metavar="KIND",
+                         help="AlexNet weights the answer key is computed with: auto, official, standin, or a .pth path")  # fmt: skip
+    release.add_argument("--force", action="store_true", help="replace an earlier kit in OUT and an earlier zip")
     return {"grade": grade, "check": check, "release": release}
 
 
@@ -80,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in ("check", "release") else "grade"
     if command != "grade":
         argv = argv[1:]
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
         args = parsers[command].parse_args(argv)
         from grader import commands
@@ -91,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("grade: interrupted; results graded so far are saved (rerun with --resume to finish).", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

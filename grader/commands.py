@@ -74,6 +74,8 @@ def _write_outputs(run: RunResult, out: Path, formats: list[str], *, ci: bool) -
         ci_outputs.write_gradescope_folder(run, out / "gradescope")
     if "junit" in formats or ci:
         ci_outputs.write_junit(run, out / "junit.xml")
+    if "canvas" in formats:
+        ci_outputs.write_canvas_csv(run, out / "grades-canvas.csv")
     if ci:
         ci_outputs.github_batch(run)
 
@@ -93,8 +95,9 @@ def _render_partial(out: Path) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Run the public checks on one submission: exit 0 when all pass, 1 otherwise."""
+    """Run the public checks (with --all, every check) on one submission: exit 0 when all pass, 1 otherwise."""
     from grader import ci as ci_outputs
+    from grader.discover import find_code
 
     loaded = assignments.load(args.assignment)
     path: Path = args.path
@@ -102,24 +105,33 @@ def check(args: argparse.Namespace) -> int:
         raise InputError(f"{path} does not exist. Give your {loaded.module}.py or {loaded.module}.ipynb (or its folder).")
     if path.is_file() and path.suffix not in (".py", ".ipynb", ".zip"):
         raise InputError(f"{path} is not a .py, .ipynb or .zip file.")
-    settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox, visibility="public")
+    settings = Settings(
+        weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
+        visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
+    )  # fmt: skip
     result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
     notes = describe.get("notes", [])
     console.check_report(result, notes)
     run = RunResult(loaded.name, describe, (result,), tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions))
     if args.junit:
         ci_outputs.write_junit(run, args.junit)
+    if args.gradescope:
+        ci_outputs.write_gradescope(result, args.gradescope)
     if args.ci:
-        ci_outputs.github_check(run, result)
+        code = find_code(path, loaded.module)[0] if path.is_dir() else path
+        ci_outputs.github_check(run, result, code or path)
     passed = result.status == "graded" and all(c.passed for c in result.checks())
     return 0 if passed else 1
 
 
 def release(args: argparse.Namespace) -> int:
-    """Write the student kit."""
-    from grader.kit import write_kit
+    """Write the student kit, and the Gradescope autograder zip apart from it."""
+    from grader.kit import write_release
 
     loaded = assignments.load(args.assignment)
-    written = write_kit(loaded, args.out, weights=args.weights, force=args.force)
-    console.out.print(f"student kit written to {args.out} ({len(written)} files); hand out everything in it.")
+    made = write_release(loaded, args.out, weights=args.weights, force=args.force, autograder=args.autograder)
+    weights = made.weights
+    console.out.print(f"student kit: {made.kit} ({len(made.files)} files); hand out everything in it.")
+    console.out.print(f"  answer key made with {weights.get('kind', '?')} AlexNet weights (SHA-256 {weights.get('sha256', '?')[:16]}...)")
+    console.out.print(f"Gradescope autograder: {made.autograder} (instructors only: it holds the hidden checks and the reference)")
     return 0

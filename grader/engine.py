@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,10 @@ from typing import Any
 from grader import assignment as assignments
 from grader.discover import Submission, copy_into, extract_zip, find_code
 from grader.errors import InputError, SetupError
-from grader.expected import AnswerKey, Provider, ReferenceProvider
+from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options
 from grader.resources import Resources
 from grader.results import CheckResult, QuestionResult, SubmissionResult, round_score
-from grader.sandbox import Limits, Policy
+from grader.sandbox import SANDBOX_UID_BASE, Limits, Policy
 from grader.session import SubmissionSession
 from grader.source import Source, locate, read_source
 
@@ -57,14 +58,24 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     hidden: tuple[str, ...] = ()  # more folders the worker must not see (outputs, the class)
     threads: int = 1
+    sandbox_uid: int = SANDBOX_UID_BASE  # each engine of a batch gets its own
 
 
 class Engine:
     """Grades submissions of one assignment; use as a context manager."""
 
-    def __init__(self, assignment: assignments.Assignment, settings: Settings) -> None:
+    def __init__(
+        self,
+        assignment: assignments.Assignment,
+        settings: Settings,
+        *,
+        wrap_provider: Callable[[Provider], Provider] | None = None,
+    ) -> None:
+        """`wrap_provider` wraps the expected-value provider once it exists (`grade release`
+        records the reference's answers through it)."""
         self.assignment = assignment
         self.settings = settings
+        self._wrap_provider = wrap_provider
         self.limits = settings.limits or assignment.limits
         self.resources: Resources | None = None
         self.provider: Provider | None = None
@@ -73,7 +84,11 @@ class Engine:
         self._counter = itertools.count(1)
 
     def __enter__(self) -> Engine:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a setup error after the zygote started must not leave it behind
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -83,7 +98,10 @@ class Engine:
         """Prepare weights, preload, fork the zygote; then (only then) load the reference."""
         resources_module = importlib.import_module(self.assignment.resources)
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.resources = resources_module.prepare({"weights": self.settings.weights}, self.settings.cache_dir)
+        options = {"weights": self.settings.weights}
+        if self._uses_answer_key():
+            options = key_options(options, self.assignment.answer_key_dir)
+        self.resources = resources_module.prepare(options, self.settings.cache_dir)
         resources_module.preload(self.resources)
         importlib.import_module(self.assignment.probes)
         from grader import worker
@@ -95,7 +113,17 @@ class Engine:
         import torch
 
         torch.set_num_threads(max(1, self.settings.threads))
-        self.provider = self._make_provider()
+        provider = self._make_provider()
+        if isinstance(provider, AnswerKey):
+            provider.verify(self.resources.describe)
+        self.provider = self._wrap_provider(provider) if self._wrap_provider else provider
+
+    def _uses_answer_key(self) -> bool:
+        """Whether expected values will come from the answer key, decided without importing the reference."""
+        if self.settings.expected == "answer-key":
+            return True
+        top_level = self.assignment.reference.split(".")[0]
+        return self.settings.expected == "auto" and importlib.util.find_spec(top_level) is None
 
     def _make_provider(self) -> Provider:
         probes = importlib.import_module(self.assignment.probes)
@@ -103,7 +131,10 @@ class Engine:
         if reference is not None:
             return ReferenceProvider(reference, probes)
         if self.settings.expected == "reference":
-            raise SetupError(f"the reference solution {self.assignment.reference} is not installed here")
+            raise SetupError(
+                f"the reference solution {self.assignment.reference} is not installed here; hidden checks and "
+                "`grade release` need it (a student kit runs the public checks only: drop --all)."
+            )
         if not self.assignment.answer_key_dir.is_dir():
             raise SetupError(
                 f"no reference solution and no answer key in {self.assignment.answer_key_dir}; "
@@ -140,16 +171,27 @@ class Engine:
 
     def grade(self, submission: Submission) -> SubmissionResult:
         """Grade one submission; never raises for anything the submission does."""
-        assert self._temp is not None and self.provider is not None, "call start() first"
-        number = next(self._counter)
-        work = self._temp / f"{number}-{re.sub(r'[^A-Za-z0-9_.-]', '_', submission.id)[:40]}"
-        work.mkdir()
+        assert self.provider is not None, "call start() first"
+        work = self.new_workdir(submission.id)
         try:
             return self._grade(submission, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def _grade(self, submission: Submission, work: Path) -> SubmissionResult:
+        opened = self.open_session(submission, work)
+        if isinstance(opened, SubmissionResult):
+            return opened
+        session, source = opened
+        try:
+            session.start()
+            checks = self._run_checks(session)
+        finally:
+            session.close()
+        return self._assemble(submission, source, session, checks)
+
+    def open_session(self, submission: Submission, work: Path) -> tuple[SubmissionSession, Source] | SubmissionResult:
+        """A session on `submission` with its files in `work`, or an error result if it has no code."""
         module = self.assignment.module
         if submission.origin.suffix == ".zip" and submission.code is None and submission.problem.startswith("zip"):
             submission = extract_zip(submission, work / "unzipped", module)
@@ -163,22 +205,23 @@ class Engine:
         scratch.mkdir()
         code_in_scratch = copy_into(submission, scratch)
         request = dict(source.load_request, filename=str(code_in_scratch.relative_to(scratch)))
+        resources = self.resources or Resources()
+        environment = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(scratch),
+            **resources.environment,
+        }
         policy = Policy(
             scratch=str(scratch),
             limits=self.limits,
-            readable=tuple(self.resources.readable if self.resources else ()),
+            readable=resources.readable,
             hidden=self._hidden(),
             isolate=self.settings.isolate,
-            environment=tuple(
-                {
-                    "PATH": "/usr/local/bin:/usr/bin:/bin",
-                    "LANG": "C.UTF-8",
-                    "OMP_NUM_THREADS": "1",
-                    "MPLBACKEND": "Agg",
-                    "MPLCONFIGDIR": str(scratch),
-                    **(self.resources.environment if self.resources else {}),
-                }.items()
-            ),
+            environment=tuple(environment.items()),
+            uid=self.settings.sandbox_uid,
         )
         session = SubmissionSession(
             spawn=lambda: self._zygote.spawn(policy),
@@ -186,12 +229,14 @@ class Engine:
             probes_module=self.assignment.probes,
             limits=self.limits,
         )
-        try:
-            session.start()
-            checks = self._run_checks(session)
-        finally:
-            session.close()
-        return self._assemble(submission, source, session, checks)
+        return session, source
+
+    def new_workdir(self, submission_id: str) -> Path:
+        """A fresh folder for one submission's files, removed by the caller."""
+        assert self._temp is not None, "call start() first"
+        work = self._temp / f"{next(self._counter)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', submission_id)[:40]}"
+        work.mkdir()
+        return work
 
     def _run_checks(self, session: SubmissionSession) -> list[CheckResult]:
         import pytest
@@ -313,7 +358,7 @@ def _serve_batch(config: dict[str, Any]) -> None:
     settings = Settings(
         weights=data["weights"], limits=limits, isolate=data["isolate"], visibility=data["visibility"],
         expected=data["expected"], cache_dir=Path(data["cache_dir"]), hidden=tuple(data["hidden"]),
-        threads=data["threads"],
+        threads=data["threads"], sandbox_uid=data["sandbox_uid"],
     )  # fmt: skip
     try:
         engine = Engine(assignments.load(config["assignment"]), settings)

@@ -5,6 +5,10 @@ remembers the answer for the whole batch (keyed by probe name and a digest of th
 arguments). `AnswerKey` answers from a file written by `grade release`, for student
 kits that have no reference; it holds only what the public checks asked for.
 `Recorder` wraps a provider and keeps every answer it gives, to write such a file.
+
+Expected values depend on the resources they were computed with (the AlexNet weights),
+so a key also records the SHA-256 of each resource file (`key.json`), and a kit refuses
+to compare against a key made with other files.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from grader.errors import SetupError
 
 _KEY_JSON = "answers.json"
 _KEY_TENSORS = "answers.safetensors"
+_KEY_INFO = "key.json"
 
 
 class MissingExpectation(LookupError):
@@ -73,13 +78,19 @@ class Recorder:
         self.answers[digest(name, args)] = (name, value)
         return value
 
-    def save(self, folder: Path) -> None:
-        """Write answers.json (plain data) and answers.safetensors (its tensors)."""
+    def save(self, folder: Path, *, made_with: dict[str, Any] | None = None) -> None:
+        """Write answers.json (plain data), answers.safetensors (its tensors) and key.json.
+
+        `made_with` is the engine's `describe` (the resources in use); key.json keeps the
+        kind and SHA-256 of each resource file, for `AnswerKey.verify`.
+        """
         plain, tensors = wire.split({key: value for key, (_, value) in self.answers.items()})
         entries = {key: {"probe": self.answers[key][0], "value": plain[key]} for key in sorted(plain)}
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _KEY_JSON).write_text(json.dumps(entries, sort_keys=True, indent=1) + "\n")
         save_file(tensors, str(folder / _KEY_TENSORS))
+        info = {"made_with": resource_digests(made_with or {}), "probes": sorted({name for name, _ in self.answers.values()})}
+        (folder / _KEY_INFO).write_text(json.dumps(info, sort_keys=True, indent=1) + "\n")
 
 
 class AnswerKey:
@@ -92,9 +103,61 @@ class AnswerKey:
         except (OSError, ValueError) as error:
             raise SetupError(f"the answer key in {folder} cannot be read ({error}); run `grade release` again.") from None
         self._answers = {key: wire.join(entry["value"], tensors) for key, entry in entries.items()}
+        self.folder = folder
+        self.made_with: dict[str, Any] = read_key_info(folder).get("made_with", {})
+
+    def verify(self, describe: dict[str, Any]) -> None:
+        """Raise SetupError unless this run's resource files are those the key was made with."""
+        current = resource_digests(describe)
+        for name, want in sorted(self.made_with.items()):
+            got = current.get(name, {})
+            if got.get("sha256") != want["sha256"]:
+                if want["kind"] not in ("custom", got.get("kind")):
+                    fix = f"rerun with --{name} {want['kind']}"
+                else:  # same kind, other bytes: another stand-in build, or another file
+                    fix = f"use the {name} file with SHA-256 {want['sha256']} (--{name} PATH), or ask for a kit made with yours"
+                raise SetupError(
+                    f"the answer key in {self.folder} was made with {name} {want['kind']} (SHA-256 {want['sha256']}), "
+                    f"but this run uses {got.get('kind', 'none')} (SHA-256 {got.get('sha256', 'none')}), "
+                    f"so its expected values would not apply: {fix}."
+                )
 
     def probe(self, name: str, **args: Any) -> Any:
         key = digest(name, args)
         if key not in self._answers:
             raise MissingExpectation(f"the answer key has no expected value for probe {name!r}")
         return self._answers[key]
+
+
+def resource_digests(describe: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{resource: {"kind", "sha256"}} for each resource file in an engine's `describe`."""
+    return {
+        name: {"kind": str(value.get("kind", "")), "sha256": str(value["sha256"])}
+        for name, value in describe.items()
+        if isinstance(value, dict) and "sha256" in value
+    }
+
+
+def read_key_info(folder: Path) -> dict[str, Any]:
+    """key.json of the answer key in `folder` ({} when there is none: a key from before it)."""
+    try:
+        return dict(json.loads((folder / _KEY_INFO).read_text()))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise SetupError(f"{folder / _KEY_INFO} cannot be read ({error}); run `grade release` again.") from None
+
+
+def key_options(options: dict[str, str], folder: Path) -> dict[str, str]:
+    """Resource options with `auto` replaced by the kind the answer key in `folder` was made with.
+
+    In a student kit `--weights auto` then means "the weights my answer key expects"
+    (the stand-in, say) even on a machine that also holds the official file.
+    """
+    made_with = read_key_info(folder).get("made_with", {})
+    resolved = dict(options)
+    for name, value in options.items():
+        kind = made_with.get(name, {}).get("kind")
+        if value == "auto" and kind and kind != "custom":
+            resolved[name] = kind
+    return resolved

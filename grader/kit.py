@@ -1,1 +1,344 @@
-"""`grade release`: the student kit. Written in full later in this file's history."""
+"""`grade release`: the student kit, and the Gradescope autograder for instructors.
+
+The student kit (OUT/) is a repository template students can push as it is:
+
+    README.md, <module>.py, <module>.ipynb   the stubs they complete, and how to check them
+    .github/workflows/check.yml              `grade check . --ci` on every push
+    grader-kit/                              `pip install ./grader-kit` installs `grade`:
+        pyproject.toml, grader/              the generic engine, as it is
+        assignments/<name>/                  the assignment without checks/hidden/, with
+                                             answer_key/: the public checks' expected values
+
+The answer key is recorded by grading the reference in public mode through a
+`Recorder`, so it holds exactly the answers the public checks asked for, and the
+SHA-256 of the weights they were computed with. Nothing of `reference/` is copied, and
+string literals naming a hidden check (the mistake catalogue lists which checks each
+mistake fails) are cut out of the shipped sources; the kit is then scanned for hidden
+check names before it is moved into place.
+
+The Gradescope autograder is a separate zip for instructors only (it holds the hidden
+checks and the reference): setup.sh, run_autograder and the whole grader. It is never
+written inside the kit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import grader
+from grader import __version__
+from grader.assignment import ASSIGNMENTS_PACKAGE, Assignment
+from grader.errors import OutputError, SetupError
+from grader.expected import read_key_info
+from grader.redact import find_names, hidden_check_names, scrub_names
+
+TOOLS = "grader-kit"  # the kit's installable folder: `pip install ./grader-kit`
+AUTOGRADER_PROJECT = "cnn-grader"  # the grader's folder inside the Gradescope zip
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: a fraction of the CUDA ones' size
+_SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+_SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+@dataclass(frozen=True)
+class Release:
+    """What `grade release` wrote: the kit (for students) and the autograder (instructors only)."""
+
+    kit: Path
+    files: tuple[Path, ...]
+    autograder: Path
+    weights: dict[str, str]
+
+
+def write_release(assignment: Assignment, out: Path, *, weights: str = "auto", force: bool = False,
+                  autograder: Path | None = None) -> Release:  # fmt: skip
+    """The kit in `out`, then the Gradescope zip (default: beside the kit) with the same weights."""
+    zip_path = autograder or default_autograder_path(out)
+    if _inside(zip_path, out):
+        raise OutputError(
+            f"{zip_path} is inside the student kit {out}; the autograder holds the hidden checks: write it elsewhere (--autograder PATH)."
+        )
+    if zip_path.exists() and not force:
+        raise OutputError(f"{zip_path} exists; pass --force to replace it, or choose another --autograder PATH.")
+    files = write_kit(assignment, out, weights=weights, force=force)
+    made_with = read_key_info(out / TOOLS / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name)
+    used = made_with.get("made_with", {}).get("weights", {})
+    write_autograder(assignment, zip_path, weights=used.get("kind", weights), kit=out, force=True)
+    return Release(out, tuple(files), zip_path, dict(used))
+
+
+def write_kit(assignment: Assignment, out: Path, *, weights: str = "auto", force: bool = False) -> list[Path]:
+    """Write the student kit to `out`; return the files written (relative to `out`)."""
+    _check_target(out, force=force, marker=Path(TOOLS) / "pyproject.toml")
+    hidden = hidden_check_names(assignment)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=_parent(out)))
+    try:
+        tools = staging / TOOLS
+        key_dir = tools / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name
+        describe = record_answer_key(assignment, key_dir, weights=weights)
+        _copy_tree(Path(grader.__file__).parent, tools / "grader")
+        _copy_assignment(assignment, tools / ASSIGNMENTS_PACKAGE, hidden=hidden, include_hidden=False)
+        for stub in assignment.stubs:
+            shutil.copyfile(assignment.folder / stub, staging / stub)
+        context = _context(assignment, describe, include_reference=False)
+        _render(staging / "README.md", "README.md.j2", context)
+        _render(staging / ".github" / "workflows" / "check.yml", "check.yml.j2", context)
+        _render(staging / ".gitignore", "gitignore.j2", context)
+        _render(tools / "pyproject.toml", "pyproject.toml.j2", context)
+        leaks = [f"{path.relative_to(staging)} names {name}" for path, name in find_names(staging, hidden)]
+        if leaks:
+            raise SetupError(
+                f"the kit would reveal hidden checks ({'; '.join(leaks[:3])}); rename them or keep them out of shipped files."
+            )
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+
+
+def write_autograder(
+    assignment: Assignment, zip_path: Path, *, weights: str, kit: Path | None = None, force: bool = False
+) -> Path:
+    """Write Gradescope's autograder zip (setup.sh, run_autograder, the whole grader)."""
+    if kit is not None and _inside(zip_path, kit):
+        raise OutputError(
+            f"{zip_path} is inside the student kit {kit}; the autograder holds the hidden checks: write it elsewhere (--autograder PATH)."
+        )
+    if zip_path.exists() and not force:
+        raise OutputError(f"{zip_path} exists; pass --force to replace it.")
+    if zip_path.suffix != ".zip":
+        raise OutputError(f"{zip_path} should end in .zip (Gradescope uploads a zip).")
+    reference = _reference_folder(assignment)
+    kind = _weights_kind(assignment, weights)
+    context = _context(assignment, {"weights": {"kind": kind}}, include_reference=True)
+    with tempfile.TemporaryDirectory(prefix="autograder-") as temp:
+        root = Path(temp)
+        project = root / AUTOGRADER_PROJECT
+        _copy_tree(Path(grader.__file__).parent, project / "grader")
+        _copy_assignment(assignment, project / ASSIGNMENTS_PACKAGE, hidden=set(), include_hidden=True)
+        _copy_tree(reference, project / reference.name)
+        _render(project / "pyproject.toml", "pyproject.toml.j2", context)
+        _render(root / "setup.sh", "gradescope/setup.sh.j2", context)
+        _render(root / "run_autograder", "gradescope/run_autograder.j2", context)
+        _render(root / "README.md", "gradescope/README.md.j2", context)
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = zip_path.with_name(zip_path.name + ".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+                executable = path.name in ("setup.sh", "run_autograder")
+                info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+        partial.replace(zip_path)
+    return zip_path
+
+
+def default_autograder_path(kit: Path) -> Path:
+    """Beside the kit, never in it: KIT-gradescope-autograder.zip."""
+    kit = kit.resolve()
+    return kit.parent / f"{kit.name}-gradescope-autograder.zip"
+
+
+# -- the answer key -----------------------------------------------------------------------
+
+
+def record_answer_key(
+    assignment: Assignment, folder: Path, *, weights: str, visibility: str = "public"
+) -> dict[str, Any]:
+    """Grade the reference with the public checks, recording every expected value they ask for.
+
+    Returns the engine's `describe` (weights in use). Raises SetupError if the reference
+    itself fails a check: a key made from a broken rubric would mislead students.
+    (`visibility="all"` records what every check asks for: the project's tests compare.)
+    """
+    from grader.discover import Submission
+    from grader.engine import Engine, Settings
+    from grader.expected import Recorder
+
+    source = _reference_file(assignment)
+    settings = Settings(weights=weights, visibility=visibility, expected="reference")
+    recorders: list[Recorder] = []
+
+    def record(provider: Any) -> Recorder:
+        recorders.append(Recorder(provider))
+        return recorders[-1]
+
+    with Engine(assignment, settings, wrap_provider=record) as engine:
+        result = engine.grade(Submission("reference", source, source, None))
+        describe = engine.describe
+    failed = [f"{c.question}.{c.name}: {c.message}" for c in result.checks() if not c.passed]
+    if result.status != "graded" or failed or not result.checks():
+        problem = result.message or "; ".join(failed[:3]) or "no public check ran"
+        raise SetupError(
+            f"the reference {source} does not pass the {visibility} checks ({problem}); fix the rubric before releasing."
+        )
+    recorders[0].save(folder, made_with=describe)
+    return describe
+
+
+def _reference_file(assignment: Assignment) -> Path:
+    """The reference module's file, found without importing (and so running) it."""
+    try:
+        spec = importlib.util.find_spec(assignment.reference)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or not spec.origin:
+        raise SetupError(
+            f"the reference solution {assignment.reference} is not installed here; `grade release` runs on the instructor's copy of the grader."
+        )
+    return Path(spec.origin)
+
+
+def _reference_folder(assignment: Assignment) -> Path:
+    return _reference_file(assignment).parent
+
+
+def _weights_kind(assignment: Assignment, weights: str) -> str:
+    """The weights option the autograder should use: what `weights` resolves to here."""
+    if weights in ("standin", "official"):
+        return weights
+    import importlib
+
+    from grader.engine import default_cache_dir
+
+    resources = importlib.import_module(assignment.resources).prepare({"weights": weights}, default_cache_dir())
+    kind = str(resources.describe.get("weights", {}).get("kind", "auto"))
+    return kind if kind in ("standin", "official") else "auto"
+
+
+# -- copying and rendering -----------------------------------------------------------------
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or _skipped(relative):
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / relative)
+
+
+def _skipped(relative: Path) -> bool:
+    return bool(_SKIP_PARTS.intersection(relative.parts)) or relative.suffix in _SKIP_SUFFIXES
+
+
+def _copy_assignment(assignment: Assignment, target: Path, *, hidden: set[str], include_hidden: bool) -> None:
+    """The assignments package with this one assignment; without hidden checks unless asked."""
+    package = Path(assignment.folder).parent
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(package / "__init__.py", target / "__init__.py")
+    hidden_dir = Path("checks") / "hidden"
+    key_dir = Path(assignment.answer_key_dir.name)
+    for path in sorted(assignment.folder.rglob("*")):
+        relative = path.relative_to(assignment.folder)
+        if not path.is_file() or _skipped(relative) or relative.is_relative_to(key_dir):
+            continue
+        if not include_hidden and relative.is_relative_to(hidden_dir):
+            continue
+        destination = target / assignment.name / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".py" and not include_hidden:
+            text = path.read_text(encoding="utf-8")
+            destination.write_text(scrub_names(text, hidden, filename=str(relative)), encoding="utf-8")
+        else:
+            shutil.copyfile(path, destination)
+
+
+def _environment() -> jinja2.Environment:
+    # Not report.environment(): these are Markdown, YAML, TOML and shell, never HTML-escaped.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("grader", "templates/kit"),
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _render(path: Path, template: str, context: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_environment().get_template(template).render(**context), encoding="utf-8")
+    if path.suffix == ".sh" or path.name == "run_autograder":
+        path.chmod(0o755)
+
+
+def _context(assignment: Assignment, describe: dict[str, Any], *, include_reference: bool) -> dict[str, Any]:
+    weights = describe.get("weights", {})
+    return {
+        "assignment": assignment,
+        "module": assignment.module,
+        "stubs": assignment.stubs,
+        "questions": assignment.questions,
+        "tools": TOOLS,
+        "project": AUTOGRADER_PROJECT,
+        "version": __version__,
+        "weights_kind": weights.get("kind", "auto"),
+        "weights_sha256": weights.get("sha256", ""),
+        "weights_option": weights.get("kind") if weights.get("kind") in ("standin", "official") else "auto",
+        "torch": _version("torch"),
+        "torchvision": _version("torchvision"),
+        "torch_index": TORCH_INDEX,
+        "include_reference": include_reference,
+        "reference_package": assignment.reference.split(".")[0],
+        "reference_path": assignment.reference.replace(".", "/") + ".py",
+    }
+
+
+def _version(distribution: str) -> str:
+    """The installed version without a local suffix ('2.4.1+cpu' -> '2.4.1')."""
+    return importlib.metadata.version(distribution).split("+")[0]
+
+
+# -- the output folder ---------------------------------------------------------------------
+
+
+def _parent(out: Path) -> Path:
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {parent} ({error.strerror}); choose another OUT folder.") from None
+    return parent
+
+
+def _check_target(out: Path, *, force: bool, marker: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder; choose another OUT.")
+    if not any(out.iterdir()):
+        return
+    if not force:
+        raise OutputError(f"{out} exists and is not empty; pass --force to replace it, or choose another OUT.")
+    if not (out / marker).is_file():
+        raise OutputError(
+            f"{out} is not a kit written by `grade release` (no {marker}); --force replaces only an old kit. Choose another OUT."
+        )
+
+
+def _replace(staging: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
+    out.chmod(0o755)  # mkdtemp made it private
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())

@@ -237,8 +237,15 @@ def _address_space_now() -> int:
 
 
 def _base_readable(policy: Policy) -> list[Path]:
-    """The interpreter, its libraries, the system's shared libraries and `policy.readable`."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(),
+    """The interpreter, its libraries, the system's shared libraries and `policy.readable`.
+
+    Every sys.path entry counts (user site-packages, .pth paths, dist-packages), except
+    one that holds a hidden folder: that is a project checkout, not a library folder.
+    """
+    hidden = [Path(os.path.realpath(p)) for p in policy.hidden]
+    library = [p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)
+               and not any(Path(os.path.realpath(p)) in h.parents for h in hidden)]  # fmt: skip
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), *library,
              "/usr", "/lib", "/lib64", "/etc", "/proc", "/dev/null", "/dev/zero",
              "/dev/urandom", "/sys/devices/system/cpu", *policy.readable}  # fmt: skip
     return sorted({Path(os.path.realpath(p)) for p in paths if os.path.exists(p)})
