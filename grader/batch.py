@@ -9,25 +9,31 @@ what is missing or whose content (or the grading settings) changed.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import grader
 from grader import assignment as assignments
 from grader.discover import Submission, discover
-from grader.engine import Settings
+from grader.settings import Settings, settings_to_dict
 from grader.errors import OutputError, SetupError
 from grader.results import RunResult, SubmissionResult, round_score, write_json
+
+if TYPE_CHECKING:
+    from grader.engine import Engine
 
 STATE_DIR = ".grader"
 
@@ -54,9 +60,9 @@ def rubric_fingerprint(assignment: assignments.Assignment) -> str:
     """SHA-256 over the files that decide grades: rubric, probes, settings, reference."""
     digest = hashlib.sha256(grader.__version__.encode())
     files = sorted(p for p in assignment.folder.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json", ".jpg", ".safetensors"))
-    reference = assignment.reference_module()
-    if reference is not None and reference.__file__:
-        files.append(Path(reference.__file__))
+    spec = importlib.util.find_spec(assignment.reference)  # located, never imported here
+    if spec is not None and spec.origin:
+        files.append(Path(spec.origin))
     for path in files:
         digest.update(str(path.relative_to(path.parents[1])).encode())
         digest.update(path.read_bytes())
@@ -112,19 +118,66 @@ class EngineProcess:
         self._log.close()
 
 
-def settings_to_dict(settings: Settings) -> dict[str, Any]:
-    limits = settings.limits.to_dict() if settings.limits else None
-    return {
-        "weights": settings.weights,
-        "limits": limits,
-        "isolate": settings.isolate,
-        "visibility": settings.visibility,
-        "expected": settings.expected,
-        "cache_dir": str(settings.cache_dir),
-        "hidden": list(settings.hidden),
-        "threads": settings.threads,
-        "sandbox_uid": settings.sandbox_uid,
-    }
+class EngineSlot:
+    """An engine forked from this process once its engine is warm: no start-up cost of its own.
+
+    The child shares the parent's preloaded torch, weights and reference answers (copy on
+    write), talks to the shared zygote through a connection of its own, and grades the
+    submissions it is sent on a pipe, one JSON line each way.
+    """
+
+    def __init__(self, number: int, engine: Engine, log: Path) -> None:
+        self.number = number
+        self.busy: Submission | None = None
+        self.started_at = 0.0
+        to_child_read, to_child_write = os.pipe()
+        from_child_read, from_child_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(to_child_write)
+                os.close(from_child_read)
+                _run_slot(engine, number, to_child_read, from_child_write, log)
+            finally:
+                os._exit(0)
+        os.close(to_child_read)
+        os.close(from_child_write)
+        self.pid = pid
+        self.stdin: IO[str] = os.fdopen(to_child_write, "w", buffering=1)
+        self.stdout: IO[str] = os.fdopen(from_child_read, "r")
+
+    def send(self, submission: Submission) -> None:
+        self.busy = submission
+        self.started_at = time.monotonic()
+        self.stdin.write(json.dumps(submission_to_dict(submission)) + "\n")
+        self.stdin.flush()
+
+    def stop(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self.stdin.close()
+        self.stdout.close()
+
+
+def _run_slot(engine: Engine, number: int, requests: int, replies: int, log: Path) -> None:
+    """In the forked engine: grade what arrives on `requests`, answer on `replies`."""
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the coordinator
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    # Fresh stream objects: a thread of the parent (the progress bar) may hold the old locks.
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    engine.become_slot(number)
+    out = os.fdopen(replies, "w", buffering=1)
+    for line in os.fdopen(requests):
+        result = engine.grade(submission_from_dict(json.loads(line)))
+        out.write(json.dumps({"event": "result", "result": result.to_dict()}) + "\n")
 
 
 def submission_to_dict(sub: Submission) -> dict[str, Any]:
@@ -173,37 +226,45 @@ def grade_folder(
 ) -> Batch:
     """Grade every submission in `root`, writing results under `out` as they finish."""
     loaded = assignments.load(assignment)
-    submissions = discover(root, loaded.module)
+    discover(root, loaded.module)  # fail fast on a bad folder, before the slow start
     state = prepare_output(out)
     hidden = tuple(str(p.resolve()) for p in (root, out))
     settings = dataclasses.replace(settings, hidden=settings.hidden + hidden)
-    batch = Batch(loaded, out, submissions)
-    rubric = rubric_fingerprint(loaded)
-    fingerprints = {s.id: s.fingerprint() for s in submissions}
 
-    engines: list[EngineProcess] = []
+    from grader.engine import Engine  # imports torch: only once the arguments are known good
+
+    engine = Engine(loaded, settings)
+    slots: list[EngineSlot] = []
     try:
-        count = max(1, min(jobs, len(submissions)))
-        engines = [EngineProcess(n, loaded.name, settings, state.parent / f"engine-{n}.log") for n in range(count)]
-        for engine in engines:
-            batch.describe = _await_ready(engine, state.parent)
+        # The zygote forks inside start(), before this process holds the class list.
+        engine.start()
+        engine.warm_up()
+        submissions = discover(root, loaded.module)
+        batch = Batch(loaded, out, submissions, describe=engine.describe)
+        rubric = rubric_fingerprint(loaded)
         run_key = hashlib.sha256((rubric + json.dumps(batch.describe, sort_keys=True)).encode()).hexdigest()
         pending = []
         for sub in submissions:
-            key = hashlib.sha256((fingerprints[sub.id] + run_key).encode()).hexdigest()
+            key = hashlib.sha256((sub.fingerprint() + run_key).encode()).hexdigest()
             previous = _load_previous(state, sub.id) if resume else None
             if previous is not None and previous.fingerprint == key:
                 batch.results[sub.id] = previous
                 batch.reused.append(sub.id)
             else:
                 pending.append((sub, key))
+
+        def new_slot(number: int) -> EngineSlot:
+            return EngineSlot(number, engine, state.parent / f"engine-{number}.log")
+
+        slots = [new_slot(n) for n in range(max(1, min(jobs, len(pending))))]
         if on_start:
             on_start(batch, len(pending))
         _write_results(batch, out, complete=False)
-        _dispatch(batch, engines, pending, state, out, settings, on_result)
+        _dispatch(batch, slots, pending, state, out, new_slot, on_result)
     finally:
-        for engine in engines:
-            engine.stop()
+        for slot in slots:
+            slot.stop()
+        engine.close()
     _write_results(batch, out, complete=True)
     return batch
 
@@ -237,11 +298,11 @@ def _safe(sub_id: str) -> str:
 
 def _dispatch(
     batch: Batch,
-    engines: list[EngineProcess],
+    engines: list[EngineSlot],
     pending: list[tuple[Submission, str]],
     state: Path,
     out: Path,
-    settings: Settings,
+    restart: Callable[[int], EngineSlot],
     on_result: Callable[[Batch, SubmissionResult, float], None] | None,
 ) -> None:
     keys = {sub.id: key for sub, key in pending}
@@ -254,21 +315,21 @@ def _dispatch(
         while idle and queue:
             idle.pop(0).send(queue.pop(0)[0])
         for selected, _ in selector.select(timeout=1.0):
-            engine: EngineProcess = selected.data
+            engine: EngineSlot = selected.data
             line = engine.stdout.readline()
             submission = engine.busy
             if submission is None:
                 continue
             seconds = time.monotonic() - engine.started_at
             result = _parse_result(line, submission)
-            if result is None:  # the engine died: record it, start a fresh one
+            if result is None:  # the engine died: record it, start a fresh one in its place
                 result = _engine_failure(batch, submission)
                 selector.unregister(engine.stdout)
                 engine.stop()
-                engine = EngineProcess(engine.number, batch.assignment.name, settings, state.parent / f"engine-{engine.number}.log")
-                _await_ready(engine, state.parent)
-                engines[engines.index(next(e for e in engines if e.number == engine.number))] = engine
-                selector.register(engine.stdout, selectors.EVENT_READ, engine)
+                replacement = restart(engine.number)
+                engines[engines.index(engine)] = replacement
+                selector.register(replacement.stdout, selectors.EVENT_READ, replacement)
+                engine = replacement
             result = SubmissionResult.from_dict({**result.to_dict(), "fingerprint": keys[submission.id]})
             engine.busy = None
             idle.append(engine)

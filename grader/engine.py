@@ -33,32 +33,10 @@ from grader.errors import InputError, SetupError
 from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options
 from grader.resources import Resources
 from grader.results import CheckResult, QuestionResult, SubmissionResult, round_score
-from grader.sandbox import SANDBOX_UID_BASE, Limits, Policy
+from grader.sandbox import Limits, Policy
+from grader.settings import Settings, default_cache_dir, settings_from_dict
 from grader.session import SubmissionSession
 from grader.source import Source, locate, read_source
-
-
-def default_cache_dir() -> Path:
-    """Where built stand-in weights are kept between runs."""
-    root = os.environ.get("GRADER_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnn-grader"
-    )
-    return Path(root)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How to grade: weights, limits, isolation, which checks, where expectations come from."""
-
-    weights: str = "auto"
-    limits: Limits | None = None  # None: the assignment's defaults
-    isolate: bool = True
-    visibility: str = "all"  # "all" or "public"
-    expected: str = "auto"  # "reference", "answer-key" or "auto" (reference if installed)
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    hidden: tuple[str, ...] = ()  # more folders the worker must not see (outputs, the class)
-    threads: int = 1
-    sandbox_uid: int = SANDBOX_UID_BASE  # each engine of a batch gets its own
 
 
 class Engine:
@@ -82,6 +60,7 @@ class Engine:
         self._zygote: Any = None
         self._temp: Path | None = None
         self._counter = itertools.count(1)
+        self._slot = ""  # "e1-" in an engine forked for a batch: keeps work folders apart
 
     def __enter__(self) -> Engine:
         try:
@@ -109,7 +88,7 @@ class Engine:
 
         self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
         os.chmod(self._temp, 0o711)  # the worker passes through to its own scratch only
-        self._zygote = Zygote.start(worker.serve)
+        self._zygote = Zygote.start(worker.serve, self._temp / "zygote.sock")
         import torch
 
         torch.set_num_threads(max(1, self.settings.threads))
@@ -231,14 +210,40 @@ class Engine:
         )
         return session, source
 
+    def become_slot(self, number: int) -> None:
+        """In an engine forked from this one (batch.py): its own zygote connection and sandbox user.
+
+        Each engine's workers run as a user of their own, so that per-user limits and
+        signals never reach across submissions graded at the same time.
+        """
+        if self._zygote is not None:
+            self._zygote.forget()
+        self.settings = dataclasses.replace(self.settings, sandbox_uid=self.settings.sandbox_uid + number)
+        self._slot = f"e{number}-"
+
     def new_workdir(self, submission_id: str) -> Path:
         """A fresh folder for one submission's files, removed by the caller."""
         assert self._temp is not None, "call start() first"
-        work = self._temp / f"{next(self._counter)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', submission_id)[:40]}"
+        work = self._temp / f"{self._slot}{next(self._counter)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', submission_id)[:40]}"
         work.mkdir()
         return work
 
-    def _run_checks(self, session: SubmissionSession) -> list[CheckResult]:
+    def warm_up(self) -> None:
+        """Grade the reference with the rubric in this process, before any submission.
+
+        It must earn full marks (a check that fails it is a bug in the rubric, caught
+        before it costs a class its points), and it leaves the reference's answers cached
+        and the rubric imported, so that engines forked from here start warm: expected
+        values are computed once per batch, not once per engine.
+        """
+        if not isinstance(self.provider, ReferenceProvider):
+            return  # a student kit: only the answer key's values exist
+        results = self._run_checks(_ReferenceSession(self.provider))
+        wrong = [f"{c.question}.{c.name}: {c.message}" for c in results if not c.passed]
+        if wrong or not results:
+            raise SetupError(f"the reference solution fails the rubric ({'; '.join(wrong)[:500] or 'no checks ran'}); fix the checks or the reference")
+
+    def _run_checks(self, session: Any) -> list[CheckResult]:
         import pytest
 
         from grader.plugin import GradingContext, collector_key
@@ -258,9 +263,10 @@ class Engine:
                 captured["collector"] = session.config.stash.get(collector_key, None)
 
         checks_dir = self.assignment.checks_dir
-        target = checks_dir / "public" if self.settings.visibility == "public" else checks_dir
-        args = [str(target), "-c", str(Path(__file__).with_name("rubric.ini")), "--rootdir", str(checks_dir),
-                "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "--strict-markers",
+        folders = ["public"] if self.settings.visibility == "public" else ["public", "hidden"]
+        targets = [str(checks_dir / f) for f in folders if (checks_dir / f).is_dir()]  # public checks first
+        args = [*targets, "-c", str(Path(__file__).with_name("rubric.ini")), "--rootdir", str(checks_dir),
+                "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "-p", "no:logging", "--strict-markers",
                 # these two run gc.collect() at every session end: 0.3 s a submission
                 "-p", "no:unraisableexception", "-p", "no:threadexception"]  # fmt: skip
         if not _plugin_registered():
@@ -320,6 +326,20 @@ class Engine:
         )
 
 
+class _ReferenceSession:
+    """Stands in for a SubmissionSession when the submission is the reference itself."""
+
+    load_failure = None
+    timed_out = False
+    question = ""
+
+    def __init__(self, provider: ReferenceProvider) -> None:
+        self._provider = provider
+
+    def probe(self, name: str, **args: Any) -> Any:
+        return self._provider.probe(name, **args)
+
+
 def _plugin_registered() -> bool:
     return any(ep.value.startswith("grader.plugin") for ep in importlib.metadata.entry_points(group="pytest11"))
 
@@ -353,17 +373,17 @@ def _serve_batch(config: dict[str, Any]) -> None:
 
     results = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed by the rubric or the reference goes to the log, not the protocol
-    data = config["settings"]
-    limits = Limits(**data["limits"]) if data.get("limits") else None
-    settings = Settings(
-        weights=data["weights"], limits=limits, isolate=data["isolate"], visibility=data["visibility"],
-        expected=data["expected"], cache_dir=Path(data["cache_dir"]), hidden=tuple(data["hidden"]),
-        threads=data["threads"], sandbox_uid=data["sandbox_uid"],
-    )  # fmt: skip
+    settings = settings_from_dict(config["settings"])
     try:
         engine = Engine(assignments.load(config["assignment"]), settings)
         engine.start()
     except SetupError as error:
+        results.write(json.dumps({"event": "setup-error", "message": str(error)}) + "\n")
+        return
+    try:
+        engine.warm_up()
+    except SetupError as error:
+        engine.close()
         results.write(json.dumps({"event": "setup-error", "message": str(error)}) + "\n")
         return
     results.write(json.dumps({"event": "ready", "describe": engine.describe}) + "\n")

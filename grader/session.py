@@ -89,6 +89,7 @@ class SubmissionSession:
         self.timed_out = False
         self.output = ""
         self.workers_started = 0
+        self.worker_cpu = 0.0  # CPU seconds used by this submission's workers
         self._answers: dict[str, tuple[bool, Any]] = {}
         # The question the running check belongs to (set by the plugin), and how often
         # each question's calls hung or crashed: after STUCK_AFTER, its remaining calls
@@ -248,6 +249,8 @@ class SubmissionSession:
             report = None
         worker.rpc.close()
         worker.status.close()
-        if report is not None and report.output:
-            self.output = (self.output + report.output)[-16384:]
+        if report is not None:
+            self.worker_cpu += report.cpu_seconds
+            if report.output:
+                self.output = (self.output + report.output)[-16384:]
         return report

@@ -15,6 +15,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import select
@@ -23,6 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from grader import sandbox, wire
@@ -44,6 +46,7 @@ class ExitReport:
     killed_for: str | None
     output: str
     output_bytes: int
+    cpu_seconds: float = 0.0
 
     def describe(self) -> str:
         """One phrase for a person: 'exited with code 3', 'was killed by SIGKILL'."""
@@ -99,6 +102,7 @@ class WorkerProcess:
             killed_for=event.get("killed_for"),
             output=str(event.get("output", "")),
             output_bytes=int(event.get("output_bytes", 0)),
+            cpu_seconds=float(event.get("cpu_seconds", 0.0)),
         )
         return self.exit
 
@@ -114,26 +118,75 @@ class WorkerProcess:
 
 
 class Zygote:
-    """Handle on the fork server; `start` must run before anything secret is loaded."""
+    """Handle on the fork server; `start` must run before anything secret is loaded.
 
-    def __init__(self, control: socket.socket, pid: int) -> None:
-        self._control = control
+    The zygote listens on a Unix socket in a folder only the grader can reach, so that
+    several engines forked later (see batch.py) each connect and spawn workers. It exits
+    when the connection of the process that started it closes, or when that process dies.
+    """
+
+    def __init__(self, path: Path, pid: int, owner: socket.socket) -> None:
+        self.path = path
         self.pid = pid
+        self._owner = owner  # the starting process's connection; closing it ends the zygote
+        self._client: ZygoteClient | None = None
 
     @classmethod
-    def start(cls, serve_worker: Callable[[sandbox.Policy, tuple[str, ...], int], None]) -> Zygote:
+    def start(cls, serve_worker: Callable[[sandbox.Policy, tuple[str, ...], int], None], path: Path) -> Zygote:
         """Fork the zygote. `serve_worker(policy, namespaces, rpc_fd)` runs in each worker."""
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(16)
         pid = os.fork()
         if pid == 0:  # the zygote
-            parent_end.close()
             _die_with_parent()
+            # Keep the collector off everything preloaded: every worker inherits these
+            # objects, and a collection would touch (and so copy) all their pages.
+            gc.freeze()
             try:
-                _zygote_loop(child_end, serve_worker)
+                _zygote_loop(listener, serve_worker)
             finally:
                 os._exit(0)
-        child_end.close()
-        return cls(parent_end, pid)
+        listener.close()
+        owner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        owner.connect(str(path))
+        return cls(path, pid, owner)
+
+    def connect(self) -> ZygoteClient:
+        """A new connection, for an engine forked after the zygote started."""
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(self.path))
+        return ZygoteClient(client)
+
+    def spawn(self, policy: sandbox.Policy, timeout: float = 30.0) -> WorkerProcess:
+        """Start one worker confined by `policy` (through this process's own connection)."""
+        if self._client is None:
+            self._client = self.connect()
+        return self._client.spawn(policy, timeout)
+
+    def forget(self) -> None:
+        """In a forked child: drop the inherited connections without ending the zygote."""
+        self._owner.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._owner.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+class ZygoteClient:
+    """One engine's connection to the zygote."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
 
     def spawn(self, policy: sandbox.Policy, timeout: float = 30.0) -> WorkerProcess:
         """Start one worker confined by `policy`."""
@@ -150,10 +203,6 @@ class Zygote:
 
     def close(self) -> None:
         self._control.close()
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
 
 
 def _policy_to_dict(policy: sandbox.Policy) -> dict[str, Any]:
@@ -180,27 +229,40 @@ def _policy_from_dict(data: dict[str, Any]) -> sandbox.Policy:
     )
 
 
-def _zygote_loop(control: socket.socket, serve_worker: Callable[..., None]) -> None:
+def _zygote_loop(listener: socket.socket, serve_worker: Callable[..., None]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    owner, _ = listener.accept()  # the process that started the zygote connects first
+    clients = [owner]
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
-        except OSError:
-            return
-        if not message:
-            return
-        policy = _policy_from_dict(json.loads(message))
-        pid = os.fork()
-        if pid == 0:
-            control.close()
+        ready, _, _ = select.select([listener, *clients], [], [])
+        if listener in ready:
+            connection, _ = listener.accept()
+            clients.append(connection)
+        for client in (c for c in ready if c is not listener):
             try:
-                _supervise(policy, fds[0], fds[1], serve_worker)
-            finally:
-                os._exit(0)
-        for fd in fds:
-            os.close(fd)
-        wire.send(control, {"pid": pid})
+                message, fds, _, _ = socket.recv_fds(client, 1 << 20, 2)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                if client is owner:
+                    return
+                clients.remove(client)
+                client.close()
+                continue
+            policy = _policy_from_dict(json.loads(message))
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                for other in clients:
+                    other.close()
+                try:
+                    _supervise(policy, fds[0], fds[1], serve_worker)
+                finally:
+                    os._exit(0)
+            for fd in fds:
+                os.close(fd)
+            wire.send(client, {"pid": pid})
 
 
 def _supervise(
@@ -239,6 +301,7 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
     drain_deadline: float | None = None
     cap = int(limits.output_mb * 1024 * 1024)
     exited: int | None = None
+    cpu_seconds = 0.0
     pidfd = os.pidfd_open(pid)  # readable once the worker exits: no polling delay
     watching = [out_read, status, pidfd]
     while exited is None or out_read in watching:
@@ -262,9 +325,10 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
             if killed_for is None and time.monotonic() > wall_deadline:
                 killed_for = "time"
                 _kill(pid)
-            done, wait_status = os.waitpid(pid, os.WNOHANG)
+            done, wait_status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 exited = wait_status
+                cpu_seconds = usage.ru_utime + usage.ru_stime
                 watching.remove(pidfd)
                 drain_deadline = time.monotonic() + 2.0
         elif drain_deadline is not None and time.monotonic() > drain_deadline:
@@ -279,6 +343,7 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
         "killed_for": killed_for,
         "output": text.decode("utf-8", "replace"),
         "output_bytes": total,
+        "cpu_seconds": round(cpu_seconds, 3),
     }
     try:
         wire.send(status, report)

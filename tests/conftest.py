@@ -15,7 +15,7 @@ import pytest
 
 from grader.batch import EngineProcess
 from grader.discover import Submission, find_code
-from grader.engine import Settings
+from grader.settings import Settings
 from grader.results import SubmissionResult
 from grader.sandbox import Limits
 
@@ -78,3 +78,12 @@ def grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterato
 def strict_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Grader]:
     """The engine with short limits, for submissions that hang, flood or hog."""
     yield from _start(tmp_path_factory, cache_dir, "strict-engine", 1, limits=TEST_LIMITS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run in which nothing passed (everything skipped or deselected) is not a success."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = reporter.stats.get("passed", []) if reporter is not None else [True]
+    if exitstatus == 0 and not passed and not session.config.option.collectonly:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

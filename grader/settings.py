@@ -1,0 +1,62 @@
+"""How to grade, as one frozen record: light to import (no torch), so the CLI starts fast."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.sandbox import SANDBOX_UID_BASE, Limits
+
+
+def default_cache_dir() -> Path:
+    """Where built stand-in weights are kept between runs."""
+    root = os.environ.get("GRADER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnn-grader"
+    )
+    return Path(root)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to grade: weights, limits, isolation, which checks, where expectations come from."""
+
+    weights: str = "auto"
+    limits: Limits | None = None  # None: the assignment's defaults
+    isolate: bool = True
+    visibility: str = "all"  # "all" or "public"
+    expected: str = "auto"  # "reference", "answer-key" or "auto" (reference if installed)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    hidden: tuple[str, ...] = ()  # more folders the worker must not see (outputs, the class)
+    threads: int = 1
+    sandbox_uid: int = SANDBOX_UID_BASE  # each engine of a batch gets its own
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """JSON-able form, to hand settings to an engine process."""
+    return {
+        "weights": settings.weights,
+        "limits": settings.limits.to_dict() if settings.limits else None,
+        "isolate": settings.isolate,
+        "visibility": settings.visibility,
+        "expected": settings.expected,
+        "cache_dir": str(settings.cache_dir),
+        "hidden": list(settings.hidden),
+        "threads": settings.threads,
+        "sandbox_uid": settings.sandbox_uid,
+    }
+
+
+def settings_from_dict(data: dict[str, Any]) -> Settings:
+    return Settings(
+        weights=data["weights"],
+        limits=Limits(**data["limits"]) if data.get("limits") else None,
+        isolate=data["isolate"],
+        visibility=data["visibility"],
+        expected=data["expected"],
+        cache_dir=Path(data["cache_dir"]),
+        hidden=tuple(data["hidden"]),
+        threads=data["threads"],
+        sandbox_uid=data["sandbox_uid"],
+    )
