@@ -191,11 +191,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60, help="submissions for the side-by-side comparison")
     parser.add_argument("--growth", type=int, nargs="*", default=[10, 30, 60, 100], help="N values for the growth table")
-    parser.add_argument("--usual", type=int, default=None, help="submissions for the usual way (default: N)")
+    parser.add_argument("--usual", type=int, default=None, help="submissions for the usual way, two at a time (default: N)")
+    parser.add_argument("--sequential", type=int, default=20, help="submissions for the usual way one at a time")
     parser.add_argument("--quick", action="store_true", help="N=12, growth 6 and 12")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.growth = 12, [6, 12]
+        args.n, args.growth, args.sequential = 12, [6, 12], 4
     work = Path(tempfile.mkdtemp(prefix="grade-bench-"))
     env = dict(os.environ, GRADER_CACHE_DIR=str(work / "cache"), PYTHONPATH=str(ROOT))
     env["TORCH_HOME"] = standin_home(work / "cache", env)
@@ -206,17 +207,20 @@ def main() -> None:
     grade_seconds, memory = time_grade(work / "subs", work / "out", env)
     usual_count = args.usual or args.n
     usual_seconds = time_usual_way(submissions[:usual_count], env)
+    sequential_seconds = time_usual_way(submissions[: args.sequential], env, parallel=1)
     floor = time_compute_floor(min(args.n, 10), env)
 
     per_grade = grade_seconds / args.n
     per_usual = usual_seconds / usual_count
+    per_sequential = sequential_seconds / args.sequential
     print(f"\nN={args.n} submissions ({sum(1 for s in submissions if s.suffix == '.ipynb')} notebooks), stand-in weights, 2 cores")
-    print(f"  grade --jobs 2 (sandboxed):     {per_grade:6.2f} s/submission   ({grade_seconds:.1f} s in all)")
-    print(f"  usual way (fresh pytest, x2):   {per_usual:6.2f} s/submission   ({usual_seconds:.1f} s for {usual_count})")
-    print(f"  compute floor (one process):    {floor:6.2f} s/submission")
-    print(f"  usual way / grade:              {per_usual / per_grade:6.1f} x   (target: at least 10)")
-    print(f"  grade / compute floor:          {per_grade / floor:6.2f} x   (target: at most 2)")
-    print(f"  peak memory, all grade processes: {memory.pss / 2**30:.2f} GiB PSS ({memory.rss / 2**30:.2f} GiB summed RSS)  (target: under 4 GiB)")
+    print(f"  grade --jobs 2 (sandboxed):          {per_grade:6.2f} s/submission   ({grade_seconds:.1f} s in all)")
+    print(f"  usual way, one at a time:            {per_sequential:6.2f} s/submission   ({sequential_seconds:.1f} s for {args.sequential})")
+    print(f"  usual way, two at a time:            {per_usual:6.2f} s/submission   ({usual_seconds:.1f} s for {usual_count})")
+    print(f"  compute floor (one process):         {floor:6.2f} s/submission")
+    print(f"  usual way / grade:                   {per_sequential / per_grade:6.1f} x one at a time, {per_usual / per_grade:.1f} x two at a time   (target: at least 10)")
+    print(f"  grade / compute floor:               {per_grade / floor:6.2f} x   (target: at most 2)")
+    print(f"  peak memory, all grade processes:    {memory.pss / 2**30:.2f} GiB PSS ({memory.rss / 2**30:.2f} GiB summed RSS)   (target: under 4 GiB)")
 
     print("\ngrowth (grade --jobs 2):")
     rows = []

@@ -201,6 +201,7 @@ class Engine:
             isolate=self.settings.isolate,
             environment=tuple(environment.items()),
             uid=self.settings.sandbox_uid,
+            user_namespace=self.settings.user_namespace,
         )
         session = SubmissionSession(
             spawn=lambda: self._zygote.spawn(policy),

@@ -32,7 +32,7 @@ class FailedCheck:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
         trim_blocks=True,
@@ -40,6 +40,13 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["points"] = points
+    return env
+
+
+def points(value: float) -> str:
+    """4.0 -> "4", 1.5 -> "1.5": points as people write them."""
+    return f"{round_score(float(value)):g}"
 
 
 def class_statistics(run: RunResult) -> dict[str, Any]:
@@ -137,6 +144,7 @@ def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
         "questions": questions,
         "weights": run.settings.get("weights", {}),
         "notes": run.settings.get("notes", []),
+        "protections": sub.protections or {"active": [], "missing": []},
     }
 
 

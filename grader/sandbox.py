@@ -83,6 +83,7 @@ class Policy:
     isolate: bool = True
     environment: tuple[tuple[str, str], ...] = ()
     uid: int = SANDBOX_UID_BASE
+    user_namespace: bool = False  # as root, take the unprivileged path anyway (tests it)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Protections:
 
 
 ALL_PROTECTIONS = (
+    "user namespace",
     "pid namespace",
     "network namespace",
     "mount namespace",
@@ -126,7 +128,7 @@ def enter_namespaces(policy: Policy) -> tuple[str, ...]:
         return ()
     libc = _libc()
     flags = _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or policy.user_namespace:
         # Unprivileged: a user namespace grants the rights to make the others.
         uid, gid = os.getuid(), os.getgid()
         if libc.unshare(flags | _CLONE_NEWUSER) != 0:
@@ -152,6 +154,12 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
     os.setsid()
     active.append("process group")
     _close_other_fds(set(keep_fds) | {0, 1, 2})
+    # Real root switches to a sandbox user; root inside a user namespace is the grader's
+    # own user already and cannot switch (only one user is mapped).
+    real_root = os.geteuid() == 0 and "user" not in namespaces
+    own_processes = _processes_of_this_user() if "user" in namespaces else 0
+    if "user" in namespaces:
+        active.append("user namespace")
     if "pid" in namespaces:
         active.append("pid namespace")
     if "network" in namespaces:
@@ -159,16 +167,16 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
     if "ipc" in namespaces:
         active.append("ipc namespace")
     if "mount" in namespaces:
-        _build_mount_view(libc, policy, switch_user=os.geteuid() == 0)
+        _build_mount_view(libc, policy, switch_user=real_root)
         active.append("mount namespace")
     os.chdir(policy.scratch)
     if policy.isolate:
-        _set_rlimits(policy.limits)
+        _set_rlimits(policy.limits, already_running=own_processes)
         active.append("rlimits")
     os.environ.clear()
     os.environ.update(dict(policy.environment))
     os.environ.update({"HOME": policy.scratch, "TMPDIR": policy.scratch})
-    if policy.isolate and os.geteuid() == 0 and "mount" in namespaces:
+    if policy.isolate and real_root and "mount" in namespaces:
         os.setgroups([])
         os.setresgid(policy.uid, policy.uid, policy.uid)
         os.setresuid(policy.uid, policy.uid, policy.uid)  # the kernel drops every capability here
@@ -200,7 +208,22 @@ def _close_other_fds(keep: set[int]) -> None:
     os.closerange(low, 65536)
 
 
-def _set_rlimits(limits: Limits) -> None:
+def _processes_of_this_user() -> int:
+    """Processes (threads included) of this real user, as RLIMIT_NPROC counts them."""
+    uid, count = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as handle:
+                    fields = dict(line.split(":", 1) for line in handle if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid:
+                    count += int(fields.get("Threads", "1"))
+            except (OSError, KeyError, ValueError):
+                continue
+    return count
+
+
+def _set_rlimits(limits: Limits, already_running: int = 0) -> None:
     baseline = _address_space_now()
     # The CUDA build of torch maps ~3.4 GiB at import; the limit is on top of what the
     # zygote already holds, so it measures what the student allocates.
@@ -211,8 +234,9 @@ def _set_rlimits(limits: Limits) -> None:
     _setrlimit(resource.RLIMIT_NOFILE, limits.open_files)
     _setrlimit(resource.RLIMIT_FSIZE, limits.scratch_mb * _MiB)
     _setrlimit(resource.RLIMIT_CORE, 0)
-    # Counted per real user, so it bounds the sandbox once it runs as `nobody`.
-    _setrlimit(resource.RLIMIT_NPROC, limits.processes)
+    # Counted per real user: exact for a sandbox user of its own; on top of what the
+    # grader's user already runs when the worker stays that user (a user namespace).
+    _setrlimit(resource.RLIMIT_NPROC, limits.processes + already_running)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG
 
 

@@ -31,6 +31,7 @@ class Settings:
     hidden: tuple[str, ...] = ()  # more folders the worker must not see (outputs, the class)
     threads: int = 1
     sandbox_uid: int = SANDBOX_UID_BASE  # each engine of a batch gets its own
+    user_namespace: bool = False  # as root, sandbox as an unprivileged user would (tests that path)
 
 
 def settings_to_dict(settings: Settings) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
         "hidden": list(settings.hidden),
         "threads": settings.threads,
         "sandbox_uid": settings.sandbox_uid,
+        "user_namespace": settings.user_namespace,
     }
 
 
@@ -59,4 +61,5 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         hidden=tuple(data["hidden"]),
         threads=data["threads"],
         sandbox_uid=data["sandbox_uid"],
+        user_namespace=data.get("user_namespace", False),
     )

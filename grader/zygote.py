@@ -214,6 +214,7 @@ def _policy_to_dict(policy: sandbox.Policy) -> dict[str, Any]:
         "isolate": policy.isolate,
         "environment": [list(pair) for pair in policy.environment],
         "uid": policy.uid,
+        "user_namespace": policy.user_namespace,
     }
 
 
@@ -226,6 +227,7 @@ def _policy_from_dict(data: dict[str, Any]) -> sandbox.Policy:
         isolate=bool(data["isolate"]),
         environment=tuple((str(k), str(v)) for k, v in data["environment"]),
         uid=int(data["uid"]),
+        user_namespace=bool(data["user_namespace"]),
     )
 
 

@@ -145,9 +145,9 @@ CIFAR-10. Shapes for a batch of `N` images and parameters at 10 classes:
 - Flatten from dimension 1 (`torch.flatten(x, 1)` or `nn.Flatten()`) so the batch
   dimension survives; `x.view(-1)` would merge all images into one vector.
 - Return raw logits, no softmax: `nn.CrossEntropyLoss` applies log-softmax itself.
-- Create the layers in the order of the table. Any names work (separate attributes or
-  `nn.Sequential`), but the grader copies reference weights into your model in
-  parameter order.
+- Any names and any layout work (separate attributes or `nn.Sequential`): the grader
+  copies reference weights into your model by matching parameter shapes, then checks
+  that it computes what the table describes.
 
 About two thirds of the parameters sit in the final linear layer, even in this small
 network; AlexNet shows the same pattern more strongly."""),
