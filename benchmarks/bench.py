@@ -106,7 +106,18 @@ class PeakMemory:
 
 def time_grade(folder: Path, out: Path, env: dict[str, str], jobs: int = 2) -> tuple[float, PeakMemory]:
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-m", "grader.cli", str(folder), "--out", str(out), "--weights", "standin", "--jobs", str(jobs)]
+    command = [
+        sys.executable,
+        "-m",
+        "grader.cli",
+        str(folder),
+        "--out",
+        str(out),
+        "--weights",
+        "standin",
+        "--jobs",
+        str(jobs),
+    ]
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     memory = PeakMemory(process.pid)
@@ -184,14 +195,20 @@ print((time.monotonic() - started) / count)
 def standin_home(cache: Path, env: dict[str, str]) -> str:
     """Build (once) the stand-in weights and return the TORCH_HOME that holds them."""
     code = "from assignments.cnn_basics import resources; from pathlib import Path; import sys; print(resources.prepare({'weights': 'standin'}, Path(sys.argv[1])).environment['TORCH_HOME'])"
-    return subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code, str(cache)], capture_output=True, text=True, env=env, check=True, cwd=ROOT
+    ).stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60, help="submissions for the side-by-side comparison")
-    parser.add_argument("--growth", type=int, nargs="*", default=[10, 30, 60, 100], help="N values for the growth table")
-    parser.add_argument("--usual", type=int, default=None, help="submissions for the usual way, two at a time (default: N)")
+    parser.add_argument(
+        "--growth", type=int, nargs="*", default=[10, 30, 60, 100], help="N values for the growth table"
+    )
+    parser.add_argument(
+        "--usual", type=int, default=None, help="submissions for the usual way, two at a time (default: N)"
+    )
     parser.add_argument("--sequential", type=int, default=20, help="submissions for the usual way one at a time")
     parser.add_argument("--quick", action="store_true", help="N=12, growth 6 and 12")
     args = parser.parse_args()
@@ -213,14 +230,24 @@ def main() -> None:
     per_grade = grade_seconds / args.n
     per_usual = usual_seconds / usual_count
     per_sequential = sequential_seconds / args.sequential
-    print(f"\nN={args.n} submissions ({sum(1 for s in submissions if s.suffix == '.ipynb')} notebooks), stand-in weights, 2 cores")
+    print(
+        f"\nN={args.n} submissions ({sum(1 for s in submissions if s.suffix == '.ipynb')} notebooks), stand-in weights, 2 cores"
+    )
     print(f"  grade --jobs 2 (sandboxed):          {per_grade:6.2f} s/submission   ({grade_seconds:.1f} s in all)")
-    print(f"  usual way, one at a time:            {per_sequential:6.2f} s/submission   ({sequential_seconds:.1f} s for {args.sequential})")
-    print(f"  usual way, two at a time:            {per_usual:6.2f} s/submission   ({usual_seconds:.1f} s for {usual_count})")
+    print(
+        f"  usual way, one at a time:            {per_sequential:6.2f} s/submission   ({sequential_seconds:.1f} s for {args.sequential})"
+    )
+    print(
+        f"  usual way, two at a time:            {per_usual:6.2f} s/submission   ({usual_seconds:.1f} s for {usual_count})"
+    )
     print(f"  compute floor (one process):         {floor:6.2f} s/submission")
-    print(f"  usual way / grade:                   {per_sequential / per_grade:6.1f} x one at a time, {per_usual / per_grade:.1f} x two at a time   (target: at least 10)")
+    print(
+        f"  usual way / grade:                   {per_sequential / per_grade:6.1f} x one at a time, {per_usual / per_grade:.1f} x two at a time   (target: at least 10)"
+    )
     print(f"  grade / compute floor:               {per_grade / floor:6.2f} x   (target: at most 2)")
-    print(f"  peak memory, all grade processes:    {memory.pss / 2**30:.2f} GiB PSS ({memory.rss / 2**30:.2f} GiB summed RSS)   (target: under 4 GiB)")
+    print(
+        f"  peak memory, all grade processes:    {memory.pss / 2**30:.2f} GiB PSS ({memory.rss / 2**30:.2f} GiB summed RSS)   (target: under 4 GiB)"
+    )
 
     print("\ngrowth (grade --jobs 2):")
     rows = []
@@ -232,7 +259,9 @@ def main() -> None:
         print(f"  N={count:4d}: {seconds:7.1f} s total, {seconds / count:5.2f} s/submission")
     if len(rows) >= 2:
         slope = statistics.linear_regression([n for n, _ in rows], [s for _, s in rows])
-        print(f"  fit: total = {slope.intercept:.1f} s + {slope.slope:.3f} s x N  (fixed start-up + per-submission cost)")
+        print(
+            f"  fit: total = {slope.intercept:.1f} s + {slope.slope:.3f} s x N  (fixed start-up + per-submission cost)"
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -104,8 +104,7 @@ def load(name: str | None = None) -> Assignment:
 def _from_toml(name: str, folder: Path, data: dict[str, Any]) -> Assignment:
     try:
         questions = tuple(
-            Question(q["name"], q["title"], float(q["points"]), q.get("symbol", q["name"]))
-            for q in data["questions"]
+            Question(q["name"], q["title"], float(q["points"]), q.get("symbol", q["name"])) for q in data["questions"]
         )
         return Assignment(
             name=name,

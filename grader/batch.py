@@ -28,9 +28,9 @@ from typing import IO, TYPE_CHECKING, Any
 import grader
 from grader import assignment as assignments
 from grader.discover import Submission, discover
-from grader.settings import Settings, settings_to_dict
 from grader.errors import OutputError, SetupError
 from grader.results import RunResult, SubmissionResult, round_score, write_json
+from grader.settings import Settings, settings_to_dict
 
 if TYPE_CHECKING:
     from grader.engine import Engine
@@ -52,14 +52,20 @@ class Batch:
 
     def run_result(self, complete: bool) -> RunResult:
         ordered = tuple(self.results[s.id] for s in self.submissions if s.id in self.results)
-        questions = tuple({"name": q.name, "title": q.title, "max_score": round_score(q.points)} for q in self.assignment.questions)
+        questions = tuple(
+            {"name": q.name, "title": q.title, "max_score": round_score(q.points)} for q in self.assignment.questions
+        )
         return RunResult(self.assignment.name, self.describe, ordered, questions, complete)
 
 
 def rubric_fingerprint(assignment: assignments.Assignment) -> str:
     """SHA-256 over the files that decide grades: rubric, probes, settings, reference."""
     digest = hashlib.sha256(grader.__version__.encode())
-    files = sorted(p for p in assignment.folder.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json", ".jpg", ".safetensors"))
+    files = sorted(
+        p
+        for p in assignment.folder.rglob("*")
+        if p.is_file() and p.suffix in (".py", ".toml", ".json", ".jpg", ".safetensors")
+    )
     spec = importlib.util.find_spec(assignment.reference)  # located, never imported here
     if spec is not None and spec.origin:
         files.append(Path(spec.origin))
@@ -209,7 +215,9 @@ def prepare_output(out: Path) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as error:
-        raise OutputError(f"cannot write results to {out}: {error.strerror}. Choose another folder with --out DIR.") from None
+        raise OutputError(
+            f"cannot write results to {out}: {error.strerror}. Choose another folder with --out DIR."
+        ) from None
     return state
 
 
@@ -293,7 +301,11 @@ def _load_previous(state: Path, sub_id: str) -> SubmissionResult | None:
 
 
 def _safe(sub_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in sub_id) + "-" + hashlib.sha256(sub_id.encode()).hexdigest()[:8]
+    return (
+        "".join(c if c.isalnum() or c in "-_." else "_" for c in sub_id)
+        + "-"
+        + hashlib.sha256(sub_id.encode()).hexdigest()[:8]
+    )
 
 
 def _dispatch(

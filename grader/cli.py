@@ -39,8 +39,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _limits_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (defaults from the assignment)")
-    group.add_argument("--request-seconds", type=float, metavar="S", help="wall time for one check's call into student code")
-    group.add_argument("--submission-seconds", type=float, metavar="S", help="wall time for a whole submission, loading included")
+    group.add_argument(
+        "--request-seconds", type=float, metavar="S", help="wall time for one check's call into student code"
+    )
+    group.add_argument(
+        "--submission-seconds", type=float, metavar="S", help="wall time for a whole submission, loading included"
+    )
     group.add_argument("--memory-mb", type=int, metavar="MB", help="memory a submission may allocate")
     group.add_argument("--processes", type=int, metavar="N", help="processes and threads a submission may run")
     group.add_argument("--output-mb", type=float, metavar="MB", help="output a submission may print")
@@ -51,18 +55,32 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="auto", metavar="KIND",
                         help="AlexNet weights: auto (official if present, else stand-in; in a student kit, those its answer key was made with), "
                              "official, standin, or a .pth path")  # fmt: skip
-    parser.add_argument("--no-sandbox", action="store_true", help="run student code without OS isolation (debugging only)")
-    parser.add_argument("--ci", action="store_true", help="CI mode (GitHub Actions): a job summary in $GITHUB_STEP_SUMMARY, ::error annotations on failing code, "
-                        "exit code 1 on failures (a batch also writes OUT/junit.xml)")
+    parser.add_argument(
+        "--no-sandbox", action="store_true", help="run student code without OS isolation (debugging only)"
+    )
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="CI mode (GitHub Actions): a job summary in $GITHUB_STEP_SUMMARY, ::error annotations on failing code, "
+        "exit code 1 on failures (a batch also writes OUT/junit.xml)",
+    )
     _limits_options(parser)
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     grade = _Parser(prog="grade", description="Grade a folder of submissions (one per student).")
-    grade.add_argument("submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip")
-    grade.add_argument("--out", type=Path, default=Path("grading"), metavar="DIR", help="where results go (default: ./grading)")
-    grade.add_argument("--jobs", type=int, metavar="N", help="submissions graded in parallel (default: number of cores)")
-    grade.add_argument("--resume", action="store_true", help="grade only what is missing or changed since the last run in --out")
+    grade.add_argument(
+        "submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip"
+    )
+    grade.add_argument(
+        "--out", type=Path, default=Path("grading"), metavar="DIR", help="where results go (default: ./grading)"
+    )
+    grade.add_argument(
+        "--jobs", type=int, metavar="N", help="submissions graded in parallel (default: number of cores)"
+    )
+    grade.add_argument(
+        "--resume", action="store_true", help="grade only what is missing or changed since the last run in --out"
+    )
     grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown", "canvas"],
                        help="also write this format (repeatable): gradescope/<id>.json, junit.xml, "
                             "summary.md, grades-canvas.csv (Canvas gradebook import)")  # fmt: skip
@@ -70,7 +88,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     _common(grade)
     grade.epilog = "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit)."
 
-    check = _Parser(prog="grade check", description="Run the public checks on one submission (exit 0 when all pass, 1 otherwise).")
+    check = _Parser(
+        prog="grade check", description="Run the public checks on one submission (exit 0 when all pass, 1 otherwise)."
+    )
     check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, a .zip, or the folder holding it")
     check.add_argument("--all", action="store_true",
                        help="run the hidden checks too; needs the reference solution (instructors, Gradescope)")  # fmt: skip

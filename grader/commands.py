@@ -10,10 +10,10 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import console
 from grader.batch import Batch, default_jobs, grade_folder
-from grader.settings import Settings
 from grader.errors import InputError, UsageError
 from grader.results import RunResult, SubmissionResult
 from grader.sandbox import Limits
+from grader.settings import Settings
 
 
 def _limits(args: argparse.Namespace, loaded: assignments.Assignment) -> Limits:
@@ -59,7 +59,9 @@ def grade(args: argparse.Namespace) -> int:
     run = batch.run_result(complete=True)
     _write_outputs(run, args.out, args.format, ci=args.ci)
     console.out.print(console.score_table(run))
-    console.out.print(f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}")
+    console.out.print(
+        f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}"
+    )
     if args.ci:
         return 0 if all(s.status == "graded" for s in run.submissions) else 1
     return 0
@@ -102,7 +104,9 @@ def check(args: argparse.Namespace) -> int:
     loaded = assignments.load(args.assignment)
     path: Path = args.path
     if not path.exists():
-        raise InputError(f"{path} does not exist. Give your {loaded.module}.py or {loaded.module}.ipynb (or its folder).")
+        raise InputError(
+            f"{path} does not exist. Give your {loaded.module}.py or {loaded.module}.ipynb (or its folder)."
+        )
     if path.is_file() and path.suffix not in (".py", ".ipynb", ".zip"):
         raise InputError(f"{path} is not a .py, .ipynb or .zip file.")
     settings = Settings(
@@ -114,7 +118,12 @@ def check(args: argparse.Namespace) -> int:
     result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
     notes = describe.get("notes", [])
     console.check_report(result, notes)
-    run = RunResult(loaded.name, describe, (result,), tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions))
+    run = RunResult(
+        loaded.name,
+        describe,
+        (result,),
+        tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions),
+    )
     if args.junit:
         ci_outputs.write_junit(run, args.junit)
     if args.gradescope:
@@ -134,6 +143,10 @@ def release(args: argparse.Namespace) -> int:
     made = write_release(loaded, args.out, weights=args.weights, force=args.force, autograder=args.autograder)
     weights = made.weights
     console.out.print(f"student kit: {made.kit} ({len(made.files)} files); hand out everything in it.")
-    console.out.print(f"  answer key made with {weights.get('kind', '?')} AlexNet weights (SHA-256 {weights.get('sha256', '?')[:16]}...)")
-    console.out.print(f"Gradescope autograder: {made.autograder} (instructors only: it holds the hidden checks and the reference)")
+    console.out.print(
+        f"  answer key made with {weights.get('kind', '?')} AlexNet weights (SHA-256 {weights.get('sha256', '?')[:16]}...)"
+    )
+    console.out.print(
+        f"Gradescope autograder: {made.autograder} (instructors only: it holds the hidden checks and the reference)"
+    )
     return 0

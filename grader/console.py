@@ -38,7 +38,13 @@ def score_table(run: RunResult) -> Table:
     for question in run.questions:
         table.add_column(question["name"], justify="right")
     for sub in run.submissions:
-        colour = "green" if sub.status == "graded" and sub.score == sub.max_score else "yellow" if sub.status == "graded" else "red"
+        colour = (
+            "green"
+            if sub.status == "graded" and sub.score == sub.max_score
+            else "yellow"
+            if sub.status == "graded"
+            else "red"
+        )
         table.add_row(sub.id, f"[{colour}]{sub.status}[/]", f"[{colour}]{sub.score:g}[/]",
                       *(f"{sub.question_score(q['name']):g}" for q in run.questions))  # fmt: skip
     return table
@@ -57,7 +63,11 @@ def check_report(sub: SubmissionResult, notes: list[str] | tuple[str, ...] = ())
     for question in sub.questions:
         passed = sum(1 for c in question.checks if c.passed)
         colour = "green" if passed == len(question.checks) else "red"
-        table.add_row(question.name, f"[{colour}]{passed}/{len(question.checks)}[/]", f"{question.score:g} / {question.max_score:g}")
+        table.add_row(
+            question.name,
+            f"[{colour}]{passed}/{len(question.checks)}[/]",
+            f"{question.score:g} / {question.max_score:g}",
+        )
     out.print(table)
     for check in sub.checks():
         if check.passed:
@@ -67,7 +77,9 @@ def check_report(sub: SubmissionResult, notes: list[str] | tuple[str, ...] = ())
         if check.hint:
             out.print(f"  [cyan]hint:[/] {check.hint}")
     for failure in sub.load_failures:
-        out.print(f"[yellow]! {failure.get('unit')} failed to run:[/] {failure.get('type')}: {str(failure.get('message', ''))[:200]}")
+        out.print(
+            f"[yellow]! {failure.get('unit')} failed to run:[/] {failure.get('type')}: {str(failure.get('message', ''))[:200]}"
+        )
     total_public = sum(c.max_score for c in sub.checks())
     earned = sum(c.score for c in sub.checks())
     colour = "green" if earned == total_public else "red"

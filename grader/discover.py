@@ -113,7 +113,9 @@ def extract_zip(submission: Submission, into: Path, module: str) -> Submission:
         with zipfile.ZipFile(submission.origin) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) > _MAX_ZIP_FILES or sum(m.file_size for m in members) > _MAX_ZIP_BYTES:
-                return _broken(submission, f"{submission.origin.name} is larger than the grader unpacks (64 MB, 2000 files)")
+                return _broken(
+                    submission, f"{submission.origin.name} is larger than the grader unpacks (64 MB, 2000 files)"
+                )
             for member in members:
                 relative = PurePosixPath(member.filename)
                 if relative.is_absolute() or ".." in relative.parts or stat.S_ISLNK(member.external_attr >> 16):

@@ -23,7 +23,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ from grader.errors import InputError, SetupError
 from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options
 from grader.resources import Resources
 from grader.results import CheckResult, QuestionResult, SubmissionResult, round_score
-from grader.sandbox import Limits, Policy
-from grader.settings import Settings, default_cache_dir, settings_from_dict
+from grader.sandbox import Policy
 from grader.session import SubmissionSession
+from grader.settings import Settings, settings_from_dict
 from grader.source import Source, locate, read_source
 
 
@@ -242,7 +241,9 @@ class Engine:
         results = self._run_checks(_ReferenceSession(self.provider))
         wrong = [f"{c.question}.{c.name}: {c.message}" for c in results if not c.passed]
         if wrong or not results:
-            raise SetupError(f"the reference solution fails the rubric ({'; '.join(wrong)[:500] or 'no checks ran'}); fix the checks or the reference")
+            raise SetupError(
+                f"the reference solution fails the rubric ({'; '.join(wrong)[:500] or 'no checks ran'}); fix the checks or the reference"
+            )
 
     def _run_checks(self, session: Any) -> list[CheckResult]:
         import pytest
@@ -290,13 +291,18 @@ class Engine:
             if not mine:
                 continue
             score = round_score(sum(c.score for c in mine))
-            questions.append(QuestionResult(question.name, question.title, score, round_score(sum(c.max_score for c in mine)), mine))
+            questions.append(
+                QuestionResult(question.name, question.title, score, round_score(sum(c.max_score for c in mine)), mine)
+            )
         status, message = "graded", ""
         if session.load_failure is not None:
             status = "timeout" if session.timed_out else "error"
             message = str(session.load_failure)
         elif session.timed_out:
-            status, message = "timeout", f"The submission used up its {self.limits.submission_seconds:g} s time budget; the checks not yet run scored 0."
+            status, message = (
+                "timeout",
+                f"The submission used up its {self.limits.submission_seconds:g} s time budget; the checks not yet run scored 0.",
+            )
         report = session.load_report
         return SubmissionResult(
             id=submission.id,
@@ -313,9 +319,7 @@ class Engine:
 
     def _error(self, submission: Submission, message: str) -> SubmissionResult:
         """A submission that cannot be loaded at all: every question scores 0."""
-        questions = tuple(
-            QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.assignment.questions
-        )
+        questions = tuple(QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.assignment.questions)
         return SubmissionResult(
             id=submission.id,
             source=str(submission.origin),

@@ -89,7 +89,10 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _KEY_JSON).write_text(json.dumps(entries, sort_keys=True, indent=1) + "\n")
         save_file(tensors, str(folder / _KEY_TENSORS))
-        info = {"made_with": resource_digests(made_with or {}), "probes": sorted({name for name, _ in self.answers.values()})}
+        info = {
+            "made_with": resource_digests(made_with or {}),
+            "probes": sorted({name for name, _ in self.answers.values()}),
+        }
         (folder / _KEY_INFO).write_text(json.dumps(info, sort_keys=True, indent=1) + "\n")
 
 
@@ -101,7 +104,9 @@ class AnswerKey:
             entries = json.loads((folder / _KEY_JSON).read_text())
             tensors = load_file(str(folder / _KEY_TENSORS))
         except (OSError, ValueError) as error:
-            raise SetupError(f"the answer key in {folder} cannot be read ({error}); run `grade release` again.") from None
+            raise SetupError(
+                f"the answer key in {folder} cannot be read ({error}); run `grade release` again."
+            ) from None
         self._answers = {key: wire.join(entry["value"], tensors) for key, entry in entries.items()}
         self.folder = folder
         self.made_with: dict[str, Any] = read_key_info(folder).get("made_with", {})

@@ -85,9 +85,7 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def restrict(
-    read: Iterable[str], write: Iterable[str], *, deny_tcp: bool = True
-) -> Restriction:
+def restrict(read: Iterable[str], write: Iterable[str], *, deny_tcp: bool = True) -> Restriction:
     """Allow reading below `read`, reading and writing below `write`, nothing else.
 
     Paths that do not exist are skipped. Raises LandlockError when the kernel has no

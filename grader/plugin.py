@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -71,12 +70,16 @@ _credit_key = pytest.StashKey[Credit]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "autograder rubric")
     group.addoption("--submission", default=None, help="grade this .py/.ipynb with the rubric (rubric authors)")
-    group.addoption("--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH")
+    group.addoption(
+        "--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH"
+    )
     group.addoption("--grader-public", action="store_true", help="run the public checks only")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "points(value, visibility='public'): points a check is worth, and who sees its details")
+    config.addinivalue_line(
+        "markers", "points(value, visibility='public'): points a check is worth, and who sees its details"
+    )
     config.addinivalue_line("markers", "question(name): the question a check belongs to")
     context = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, GradingContext)), None)
     if context is None and config.getoption("submission", None):
@@ -198,7 +201,9 @@ def _verdict(item: pytest.Item, call: pytest.CallInfo[None]) -> CheckResult:
     if credit is not None and credit.fraction is not None:
         fraction = credit.fraction
     message, hint, mistake = _explain(error)
-    return CheckResult(passed=False, score=round_score(points * fraction), message=message, hint=hint, mistake=mistake, **base)
+    return CheckResult(
+        passed=False, score=round_score(points * fraction), message=message, hint=hint, mistake=mistake, **base
+    )
 
 
 def _explain(error: BaseException) -> tuple[str, str, str]:
@@ -215,4 +220,8 @@ def _explain(error: BaseException) -> tuple[str, str, str]:
         return str(error).strip().splitlines()[0] if str(error).strip() else "a check failed", "", ""
     if isinstance(error, pytest.skip.Exception):
         return "skipped", "", ""
-    return f"Internal error in the grader's check (not your fault): {type(error).__name__}: {error}", "", "grader.internal_error"
+    return (
+        f"Internal error in the grader's check (not your fault): {type(error).__name__}: {error}",
+        "",
+        "grader.internal_error",
+    )

@@ -62,7 +62,13 @@ def class_statistics(run: RunResult) -> dict[str, Any]:
     for question in run.questions:
         values = [s.question_score(question["name"]) for s in subs]
         mean = statistics.fmean(values) if values else 0.0
-        questions.append({**question, "mean": round_score(mean), "percent": round(100 * mean / question["max_score"]) if question["max_score"] else 0})
+        questions.append(
+            {
+                **question,
+                "mean": round_score(mean),
+                "percent": round(100 * mean / question["max_score"]) if question["max_score"] else 0,
+            }
+        )
     return {
         "count": len(subs),
         "graded": sum(1 for s in subs if s.status == "graded"),
@@ -93,8 +99,13 @@ def most_failed(run: RunResult, limit: int = 10) -> list[FailedCheck]:
                 hints.setdefault(key, Counter())[check.hint] += 1
     ranked = sorted(failures.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
-        FailedCheck(key, *info[key], failures=count, share=round(100 * count / max(len(loaded), 1)),
-                    hint=hints[key].most_common(1)[0][0])  # fmt: skip
+        FailedCheck(
+            key,
+            *info[key],
+            failures=count,
+            share=round(100 * count / max(len(loaded), 1)),
+            hint=hints[key].most_common(1)[0][0],
+        )  # fmt: skip
         for key, count in ranked
     ]
 

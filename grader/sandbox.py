@@ -315,9 +315,7 @@ def _build_mount_view(libc: ctypes.CDLL, policy: Policy, *, switch_user: bool) -
     covers: dict[Path, set[Path]] = {}
     for hidden in map(Path, policy.hidden):
         if hidden.exists():
-            covers.setdefault(hidden, set()).update(
-                n for n in [*needed, scratch] if hidden in n.parents
-            )
+            covers.setdefault(hidden, set()).update(n for n in [*needed, scratch] if hidden in n.parents)
     if switch_user:
         for path in [*needed, scratch]:
             blocked = _first_blocked_ancestor(path)

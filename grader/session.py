@@ -19,7 +19,6 @@ from grader.expected import digest
 from grader.sandbox import Limits
 from grader.zygote import WorkerProcess
 
-
 STUCK_AFTER = 2  # hangs or crashes of one question before its other calls are skipped
 
 
@@ -134,7 +133,9 @@ class SubmissionSession:
         if key not in self._answers:
             failures = self._stuck.get(self.question, [])
             if len(failures) >= STUCK_AFTER:
-                raise WorkerFailure(failures[-1].kind, f"not run: earlier calls for this question failed too ({failures[-1]})")
+                raise WorkerFailure(
+                    failures[-1].kind, f"not run: earlier calls for this question failed too ({failures[-1]})"
+                )
             try:
                 self._answers[key] = (True, self._probe(name, args))
             except StudentError as error:

@@ -39,7 +39,9 @@ def read_source(path: Path, module: str) -> Source:
     """Read `path` (.py or .ipynb); raise InputError if it cannot be read or parsed."""
     try:
         if path.stat().st_size > _MAX_SOURCE_BYTES:
-            raise InputError(f"{path} is larger than {_MAX_SOURCE_BYTES // 1024 // 1024} MB; clear the notebook's outputs and resubmit.")
+            raise InputError(
+                f"{path} is larger than {_MAX_SOURCE_BYTES // 1024 // 1024} MB; clear the notebook's outputs and resubmit."
+            )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text; save it again as UTF-8.") from None
@@ -58,9 +60,13 @@ def notebook_cells(path: Path, text: str) -> list[dict[str, Any]]:
     try:
         notebook = nbformat.reads(text, as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
-        raise InputError(f"{path} is not a valid notebook (not JSON: {str(error).splitlines()[0][:120]}); re-save it from Jupyter.") from None
+        raise InputError(
+            f"{path} is not a valid notebook (not JSON: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
+        ) from None
     except Exception as error:  # nbformat raises several kinds for malformed files
-        raise InputError(f"{path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]}); re-save it from Jupyter.") from None
+        raise InputError(
+            f"{path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
+        ) from None
     cells = []
     for index, cell in enumerate(notebook.get("cells", []), start=1):
         if cell.get("cell_type") != "code":

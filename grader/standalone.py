@@ -44,7 +44,9 @@ class _Standalone:
         terminalreporter.write_sep("=", f"score {earned:g} / {possible:g}")
         for result in collector.results:
             if not result.passed:
-                terminalreporter.write_line(f"{result.question}.{result.name}: {result.score:g}/{result.max_score:g} {result.message}")
+                terminalreporter.write_line(
+                    f"{result.question}.{result.name}: {result.score:g}/{result.max_score:g} {result.message}"
+                )
                 if result.hint:
                     terminalreporter.write_line(f"    hint: {result.hint}")
 

@@ -102,8 +102,14 @@ def describe_exception(error: BaseException) -> dict[str, Any]:
 
 # Frames from these folders are the grader's or a library's, never the student's.
 _LIBRARY_ROOTS = tuple(
-    {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(),
-     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "<frozen"}  # fmt: skip
+    {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        *site.getsitepackages(),
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "<frozen",
+    }  # fmt: skip
 )
 
 

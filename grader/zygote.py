@@ -267,9 +267,7 @@ def _zygote_loop(listener: socket.socket, serve_worker: Callable[..., None]) -> 
             wire.send(client, {"pid": pid})
 
 
-def _supervise(
-    policy: sandbox.Policy, rpc_fd: int, status_fd: int, serve_worker: Callable[..., None]
-) -> None:
+def _supervise(policy: sandbox.Policy, rpc_fd: int, status_fd: int, serve_worker: Callable[..., None]) -> None:
     _die_with_parent()
     for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)

@@ -37,9 +37,7 @@ class TinyCNN(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def predict_top5(
-    model: nn.Module, weights: AlexNet_Weights, image: Image.Image
-) -> list[tuple[str, float]]:
+def predict_top5(model: nn.Module, weights: AlexNet_Weights, image: Image.Image) -> list[tuple[str, float]]:
     """Five (category, probability) pairs, most likely first."""
     batch = weights.transforms()(image).unsqueeze(0)
     with torch.no_grad():

@@ -15,9 +15,9 @@ import pytest
 
 from grader.batch import EngineProcess
 from grader.discover import Submission, find_code
-from grader.settings import Settings
 from grader.results import SubmissionResult
 from grader.sandbox import Limits
+from grader.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -59,9 +59,16 @@ class Grader:
 TEST_UID_BASE = 64500 + (os.getpid() % 200) * 2
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, name: str, number: int, **settings: object) -> Iterator[Grader]:
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, name: str, number: int, **settings: object
+) -> Iterator[Grader]:
     log_dir = tmp_path_factory.mktemp(name)
-    engine = EngineProcess(number, "cnn_basics", Settings(weights="standin", cache_dir=cache_dir, sandbox_uid=TEST_UID_BASE, **settings), log_dir / "engine.log")
+    engine = EngineProcess(
+        number,
+        "cnn_basics",
+        Settings(weights="standin", cache_dir=cache_dir, sandbox_uid=TEST_UID_BASE, **settings),
+        log_dir / "engine.log",
+    )
     try:
         yield Grader(engine, engine.ready(), TEST_UID_BASE + number)
     finally:

@@ -127,7 +127,18 @@ def test_an_interrupted_batch_keeps_its_work(how: signal.Signals, tmp_path: Path
     folder = build_class(tmp_path / "submissions", slow=3)
     out = tmp_path / "grading"
     env = dict(os.environ, GRADER_CACHE_DIR=str(cache_dir))
-    command = [sys.executable, "-m", "grader.cli", str(folder), "--out", str(out), "--weights", "standin", "--jobs", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "grader.cli",
+        str(folder),
+        "--out",
+        str(out),
+        "--weights",
+        "standin",
+        "--jobs",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         _wait_for_results(out, 2, process)

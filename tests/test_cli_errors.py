@@ -14,7 +14,9 @@ from grader.cli import main
 
 
 def run(*args: object) -> tuple[int, str]:
-    process = subprocess.run([sys.executable, "-m", "grader.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-m", "grader.cli", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
     return process.returncode, process.stderr
 
 

@@ -65,4 +65,6 @@ def test_alexnet_and_finetune_counts(classes: int) -> None:
 def test_the_stub_notebook_matches_the_stub_module() -> None:
     run = subprocess.run([sys.executable, "make_notebook.py", "--check"], cwd=ROOT / "assignments" / "cnn_basics",
                          capture_output=True, text=True)  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr + "\nRegenerate with: python assignments/cnn_basics/make_notebook.py"
+    assert run.returncode == 0, (
+        run.stdout + run.stderr + "\nRegenerate with: python assignments/cnn_basics/make_notebook.py"
+    )

@@ -46,7 +46,8 @@ def fixture_name(mistake_id: str) -> str:
 def correct_submissions() -> list[str]:
     """Files and folders in correct/, skipping "." and "_" entries as discovery does."""
     return sorted(
-        p.name for p in CORRECT.iterdir()
+        p.name
+        for p in CORRECT.iterdir()
         if not p.name.startswith((".", "_")) and (p.suffix in (".py", ".ipynb") or p.is_dir())
     )
 

@@ -109,7 +109,9 @@ def sandbox_processes(uid: int) -> list[tuple[int, str]]:
 
 def assert_verdict(result, verdict: Verdict) -> None:
     assert result.status == verdict.status, result.message
-    assert result.score == verdict.score, [(c.question, c.name, c.score, c.message) for c in result.checks() if not c.passed]
+    assert result.score == verdict.score, [
+        (c.question, c.name, c.score, c.message) for c in result.checks() if not c.passed
+    ]
     for question, points in QUESTIONS.items():
         if question not in verdict.lost:
             assert result.question_score(question) == points, f"{question} lost points it should not have"
@@ -117,11 +119,18 @@ def assert_verdict(result, verdict: Verdict) -> None:
         assert verdict.load_failure in {failure["type"] for failure in result.load_failures}
 
 
-@pytest.mark.parametrize("case", sorted(set(VERDICTS) - {"connect_loopback", "forge_results", "overwrite_weights", "background_process"}))
+@pytest.mark.parametrize(
+    "case", sorted(set(VERDICTS) - {"connect_loopback", "forge_results", "overwrite_weights", "background_process"})
+)
 def test_hostile_case(case: str, strict_grader, tmp_path: Path) -> None:
     result = strict_grader.grade(compose(case, tmp_path / case, MARKER="unused", PORT=9), case)
     assert_verdict(result, VERDICTS[case])
-    assert set(result.protections["active"]) >= {"pid namespace", "network namespace", "landlock filesystem", "separate user"}
+    assert set(result.protections["active"]) >= {
+        "pid namespace",
+        "network namespace",
+        "landlock filesystem",
+        "separate user",
+    }
     assert len(result.output) < 64 * 1024, "the worker's output must be capped"
     assert sandbox_processes(strict_grader.uid) == [], "processes outlived grading"
 

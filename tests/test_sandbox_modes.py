@@ -33,7 +33,14 @@ def test_user_namespace_path_grades_and_reports(userns_grader: Grader, tmp_path:
     result = userns_grader.grade(copy, "reference")
     assert result.score == 100
     active = set(result.protections["active"])
-    assert {"user namespace", "pid namespace", "network namespace", "mount namespace", "landlock filesystem", "rlimits"} <= active
+    assert {
+        "user namespace",
+        "pid namespace",
+        "network namespace",
+        "mount namespace",
+        "landlock filesystem",
+        "rlimits",
+    } <= active
     assert "separate user" in result.protections["missing"]
 
 
@@ -66,7 +73,9 @@ def test_reports_name_missing_protections(tmp_path: Path) -> None:
     from grader.report import render_all
     from grader.results import RunResult, SubmissionResult
 
-    sub = SubmissionResult("x", "x.py", "graded", 100, 100, protections={"active": ["process group"], "missing": ["landlock filesystem"]})
+    sub = SubmissionResult(
+        "x", "x.py", "graded", 100, 100, protections={"active": ["process group"], "missing": ["landlock filesystem"]}
+    )
     run = RunResult("cnn_basics", {"weights": {"kind": "standin", "sha256": "0" * 64}, "notes": []}, (sub,), ())
     render_all(run, tmp_path)
     assert "Not available here: landlock filesystem" in (tmp_path / "index.html").read_text()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from PIL import Image
-from torchvision.models import AlexNet_Weights, alexnet
+from torchvision.models import AlexNet_Weights, alexnet  # noqa: F401  (alexnet: for build_finetune_model)
 
 
 def conv_out(in_sz: int, k: int, stride: int = 1, pad: int = 0, dilation: int = 1) -> int:
@@ -71,9 +71,7 @@ class TinyCNN(nn.Module):
         raise NotImplementedError("TinyCNN.forward: (conv, ReLU, pool) x2, flatten, Linear")
 
 
-def predict_top5(
-    model: nn.Module, weights: AlexNet_Weights, image: Image.Image
-) -> list[tuple[str, float]]:
+def predict_top5(model: nn.Module, weights: AlexNet_Weights, image: Image.Image) -> list[tuple[str, float]]:
     """Return AlexNet's five most likely ImageNet classes for one image.
 
     Args:

@@ -28,7 +28,9 @@ NOTEBOOK = HERE / "cnn_basics.ipynb"
 # The cells, in order: ("md", text), ("code", text), ("stub", name-in-cnn_basics.py),
 # or ("imports", "") for the stub's import lines.
 CELLS: list[tuple[str, str]] = [
-    ("md", """\
+    (
+        "md",
+        """\
 # CNN basics for vision
 
 In this notebook you build five small pieces, from arithmetic on layer sizes up to
@@ -53,9 +55,12 @@ cache. The grader needs no network: it supplies the weights offline and the same
 works unchanged there. Where the official file is unavailable the grader may use a
 deterministic stand-in checkpoint (its report says so), so never hard-code particular
 labels or numbers. The try-it cells use randomly initialised AlexNets, so they run
-offline too."""),
+offline too.""",
+    ),
     ("imports", ""),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Why convolutions?
 
 A dense (fully connected) layer links every input value to every output value. For
@@ -81,8 +86,11 @@ feature maps of the same 32×32 size (32,768 output values):
 | 3×3 convolution, 3 → 32 channels | 32 × 3 × 3 × 3 weights + 32 biases = **896** |
 
 Same output size, 112,384 times fewer parameters, and the convolution's count does not
-even depend on the image size."""),
-    ("md", """\
+even depend on the image size.""",
+    ),
+    (
+        "md",
+        """\
 ## Question 1: how big is the output? (`conv_out`)
 
 Height and width are handled independently by the same rule, so look at one dimension.
@@ -113,17 +121,23 @@ Worked examples, each confirmed against the output shape of a real PyTorch layer
 | `conv_out(10, 3, dilation=2)` | 3×3 conv, dilation 2 (spans 5 pixels) | ⌊(10 − 4 − 1) / 1⌋ + 1 | **6** |
 
 Return a Python `int`: integer floor division `//` gives exactly the floor in the
-formula, whereas `/` gives a float such as `28.0`."""),
+formula, whereas `/` gives a float such as `28.0`.""",
+    ),
     ("stub", "conv_out"),
-    ("code", """\
+    (
+        "code",
+        """\
 # Try it: expect 32 28 16, then 55 14 6.
 print(conv_out(32, 3, 1, 1), conv_out(32, 5), conv_out(32, 2, 2))
 print(conv_out(224, 11, 4, 2), conv_out(28, 3, 2, 1), conv_out(10, 3, dilation=2))
 
 # Compare with the shape PyTorch itself produces for AlexNet's first layer.
 first = nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2)
-print(first(torch.zeros(1, 3, 224, 224)).shape, "vs", conv_out(224, 11, 4, 2))"""),
-    ("md", """\
+print(first(torch.zeros(1, 3, 224, 224)).shape, "vs", conv_out(224, 11, 4, 2))""",
+    ),
+    (
+        "md",
+        """\
 ## Question 2: a tiny CNN (`TinyCNN`)
 
 Two convolution blocks and a linear classifier, sized for 32×32 images such as
@@ -150,16 +164,22 @@ CIFAR-10. Shapes for a batch of `N` images and parameters at 10 classes:
   that it computes what the table describes.
 
 About two thirds of the parameters sit in the final linear layer, even in this small
-network; AlexNet shows the same pattern more strongly."""),
+network; AlexNet shows the same pattern more strongly.""",
+    ),
     ("stub", "TinyCNN"),
-    ("code", """\
+    (
+        "code",
+        """\
 # Try it: expect torch.Size([4, 10]) and 60362 parameters.
 tiny = TinyCNN(num_classes=10)
 print(tiny(torch.randn(4, 3, 32, 32)).shape)
 print(sum(p.numel() for p in tiny.parameters()))
 for name, p in tiny.named_parameters():
-    print(f"{name:24s} {tuple(p.shape)}")"""),
-    ("md", """\
+    print(f"{name:24s} {tuple(p.shape)}")""",
+    ),
+    (
+        "md",
+        """\
 ## AlexNet: the pretrained network for questions 3–5
 
 AlexNet won the 2012 ImageNet challenge and started the deep-learning era of computer
@@ -196,8 +216,11 @@ its training images were. `weights.transforms()` does that for a PIL image:
    deviation (0.229, 0.224, 0.225).
 
 The result has no batch dimension; add one with `.unsqueeze(0)`. The class names are
-in `weights.meta["categories"]`: 1,000 strings, entry `i` naming logit `i`."""),
-    ("md", """\
+in `weights.meta["categories"]`: 1,000 strings, entry `i` naming logit `i`.""",
+    ),
+    (
+        "md",
+        """\
 ## Question 3: top-5 predictions (`predict_top5`)
 
 The model outputs 1,000 logits: unnormalised scores. Softmax turns them into
@@ -212,9 +235,12 @@ its top five for about 79% of the ImageNet validation images (57% for its top on
 4. `torch.topk(probs, 5)` returns the five largest values and their indices, largest
    first; map each index to its name and each probability to a Python `float`.
 
-The model arrives in eval mode; leave it exactly as it is."""),
+The model arrives in eval mode; leave it exactly as it is.""",
+    ),
     ("stub", "predict_top5"),
-    ("code", """\
+    (
+        "code",
+        """\
 # Try it with random weights: the labels are meaningless, but the format is checked.
 # With real weights use: alexnet(weights=AlexNet_Weights.IMAGENET1K_V1).eval()
 # and a photo of your own: Image.open("photo.jpg").convert("RGB").
@@ -222,8 +248,11 @@ demo_model = alexnet(weights=None).eval()
 demo_image = Image.new("RGB", (320, 240), (30, 120, 200))
 top5 = predict_top5(demo_model, AlexNet_Weights.IMAGENET1K_V1, demo_image)
 for name, prob in top5:
-    print(f"{prob:.4f}  {name}")"""),
-    ("md", """\
+    print(f"{prob:.4f}  {name}")""",
+    ),
+    (
+        "md",
+        """\
 ## Question 4: an image embedding (`extract_embedding`)
 
 The last layer, `classifier[6]`, is a plain linear classifier reading the 4,096 values
@@ -243,15 +272,21 @@ The caller keeps using the model, so side effects matter:
 - build no autograd graph: use `torch.no_grad()` or `torch.inference_mode()`;
 - dropout (indices 0 and 3) is random in training mode: if `model.training` is True,
   compute in eval mode and restore training mode before returning;
-- change no parameters and leave no hooks registered."""),
+- change no parameters and leave no hooks registered.""",
+    ),
     ("stub", "extract_embedding"),
-    ("code", """\
+    (
+        "code",
+        """\
 # Try it: expect torch.Size([2, 4096]) and requires_grad False; the model stays in
 # training mode here because that is how it was given.
 demo_model = alexnet(weights=None).train()
 embedding = extract_embedding(demo_model, torch.randn(2, 3, 224, 224))
-print(embedding.shape, embedding.requires_grad, demo_model.training)"""),
-    ("md", """\
+print(embedding.shape, embedding.requires_grad, demo_model.training)""",
+    ),
+    (
+        "md",
+        """\
 ## Question 5: fine-tuning (`build_finetune_model`)
 
 With a small dataset for a new task, say 10 classes, training all of AlexNet from
@@ -272,17 +307,23 @@ the rest already works. With `freeze_backbone=False` every parameter trains (ful
 fine-tuning, usually with a small learning rate).
 
 Watch the order: a new `nn.Linear` starts with `requires_grad=True`, so freezing every
-parameter *after* replacing the head freezes the head too."""),
+parameter *after* replacing the head freezes the head too.""",
+    ),
     ("stub", "build_finetune_model"),
-    ("code", """\
+    (
+        "code",
+        """\
 # Try it: expect "trainable 40,970 of 57,044,810". This loads the pretrained
 # weights (downloaded once on your machine; supplied offline by the grader).
 finetune = build_finetune_model(num_classes=10)
 trainable = sum(p.numel() for p in finetune.parameters() if p.requires_grad)
 total = sum(p.numel() for p in finetune.parameters())
 print(f"trainable {trainable:,} of {total:,}")
-print(finetune.classifier[6])"""),
-    ("md", """\
+print(finetune.classifier[6])""",
+    ),
+    (
+        "md",
+        """\
 ## Checking your work
 
 From a terminal in this folder, run
@@ -303,7 +344,8 @@ the cells in order; it neutralises IPython magics and shell commands (`%…`, `!
 a cell that raises an error is skipped and reported while the remaining cells still
 run. So make sure the cells that define your functions and class run cleanly, and keep
 long experiments such as training loops out of the submitted notebook: the grader
-limits the time per submission."""),
+limits the time per submission.""",
+    ),
 ]
 
 
@@ -365,9 +407,7 @@ def build_notebook(stub_source: str) -> nbformat.NotebookNode:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check``, compare) ``cnn_basics.ipynb``; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the notebook on disk is out of date"
-    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the notebook on disk is out of date")
     args = parser.parse_args(argv)
     text = nbformat.writes(build_notebook(STUB.read_text(encoding="utf-8")))
     if not text.endswith("\n"):

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 import torchvision.models
+from PIL import Image
 from torchvision.models import AlexNet_Weights
 
 from grader.describe import describe
@@ -100,9 +100,7 @@ def _load_by_shape(model: nn.Module, tensors: list[torch.Tensor]) -> str:
     return "order"
 
 
-def tiny_cnn_forward_with(
-    module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor
-) -> dict[str, Any]:
+def tiny_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor) -> dict[str, Any]:
     """TinyCNN(10) with the given weights loaded, run on `batch`: the logits."""
     model = _build_tiny(module, 10)
     mapping = _load_by_shape(model, tensors)
@@ -222,7 +220,10 @@ def _build_finetune(module: types.ModuleType, num_classes: int | None, freeze: b
 
 
 def finetune(
-    module: types.ModuleType, num_classes: int | None, freeze: bool | None, image: torch.Tensor,
+    module: types.ModuleType,
+    num_classes: int | None,
+    freeze: bool | None,
+    image: torch.Tensor,
     compare_backbone: bool = False,
 ) -> dict[str, Any]:
     """Build the fine-tune model; its head and parameter counts, its output on one photo,

@@ -54,7 +54,9 @@ def _load(path: Path, name: str) -> types.ModuleType:
 
 student = _load(Path(os.environ["SUBMISSION"]), "cnn_basics")
 reference = _load(ROOT / "reference" / "cnn_basics.py", "reference_solution")
-photos = [Image.open(PHOTOS / entry["file"]).convert("RGB") for entry in json.loads((PHOTOS / "manifest.json").read_text())]
+photos = [
+    Image.open(PHOTOS / entry["file"]).convert("RGB") for entry in json.loads((PHOTOS / "manifest.json").read_text())
+]
 
 
 def test_conv_out_grid():

@@ -123,7 +123,11 @@ def check_conv_out_cases(submission, cases: list[tuple[tuple[int, ...], dict[str
             wrong.append((args, kwargs, got))
     if wrong:
         mistake = diagnose_conv_out(answers)
-        hint = mistakes.hint(mistake) if mistake else "Compare your formula with floor((in + 2*pad - dilation*(k-1) - 1) / stride + 1)."
+        hint = (
+            mistakes.hint(mistake)
+            if mistake
+            else "Compare your formula with floor((in + 2*pad - dilation*(k-1) - 1) / stride + 1)."
+        )
         shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
         fail(f"{len(wrong)} of {len(cases)} {label} wrong: {shown}.", hint=hint, mistake=mistake)
 
@@ -156,7 +160,10 @@ def format_problem(result: dict[str, Any]) -> tuple[str, str]:
     categories = set(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
     labels = [label for label, _ in answer]
     if not all(isinstance(label, str) for label in labels):
-        return f"gave labels {[show(x) if isinstance(x, dict) else x for x in labels][:2]}...; expected category names (str)", "top5.indices_not_names"
+        return (
+            f"gave labels {[show(x) if isinstance(x, dict) else x for x in labels][:2]}...; expected category names (str)",
+            "top5.indices_not_names",
+        )
     if not all(label in categories for label in labels):
         unknown = next(label for label in labels if label not in categories)
         mistake = "top5.indices_not_names" if unknown.isdigit() else ""
@@ -211,7 +218,9 @@ def answer_problem(
     probs = [p for _, p in mine]
     if probs and all(p is not None and abs(p - 1.0) < 1e-6 for p in probs):
         return "gave probability 1.0 to all five classes", "top5.softmax_wrong_dim"
-    detail = f"predicted {[label for label, _ in mine][:3]}... with probabilities {[round(p or 0, 4) for p in probs][:3]}..."
+    detail = (
+        f"predicted {[label for label, _ in mine][:3]}... with probabilities {[round(p or 0, 4) for p in probs][:3]}..."
+    )
     if unnormalised is not None and same_answer(got, unnormalised, "both"):
         return f"{detail}: the reference's answer for this photo without normalising the image", "top5.no_normalisation"
     return f"{detail}, which differs from the reference's answer for this photo", ""

@@ -5,22 +5,22 @@ import importlib
 import os
 import sys
 
+
+def _usable(candidate):
+    return candidate if hasattr(candidate, "build_finetune_model") and hasattr(candidate, "TinyCNN") else None
+
+
 stolen = None
-for name in ("reference.cnn_basics", "reference"):
+for name in ("reference.cnn_basics", "reference"):  # an import (an empty folder imports as a namespace)
     try:
-        stolen = importlib.import_module(name)
-        stolen = getattr(stolen, "cnn_basics", stolen)
-        break
+        module = importlib.import_module(name)
+        stolen = stolen or _usable(getattr(module, "cnn_basics", module))
     except Exception:
         pass
-if not hasattr(stolen, "build_finetune_model"):  # e.g. an empty namespace package
-    stolen = None
-print("STOLEN:", stolen, candidates[:3])
-if stolen is None:
-    for mod in list(sys.modules.values()):
-        if getattr(mod, "__name__", "").startswith("reference"):
-            stolen = mod
-candidates = []
+for module in list(sys.modules.values()):  # anything the grader left loaded
+    if getattr(module, "__name__", "").startswith("reference"):
+        stolen = stolen or _usable(module)
+candidates = []  # the file itself, wherever it may be
 for pattern in ("/work/*/reference/cnn_basics.py", "/*/reference/cnn_basics.py", "/*/*/reference/cnn_basics.py",
                 "/*/*/*/reference/cnn_basics.py", "/tmp/*/reference/cnn_basics.py", "/root/*/reference/cnn_basics.py",
                 "/proc/*/cwd/reference/cnn_basics.py", "/proc/*/root/work/main/reference/cnn_basics.py"):
@@ -31,21 +31,16 @@ for root in ("/work", "/tmp", "/root", "/home", "/srv", "/opt"):
             candidates.append(os.path.join(folder, "cnn_basics.py"))
 for path in candidates:
     try:
-        source = open(path).read()
-    except OSError:
+        namespace = {}
+        exec(compile(open(path).read(), path, "exec"), namespace)
+        stolen = stolen or _usable(type("Stolen", (), namespace))
+    except Exception:
         continue
-    namespace = {}
-    exec(compile(source, path, "exec"), namespace)
-    stolen = type("Stolen", (), namespace)
-    break
-for obj in gc.get_objects():
-    if getattr(obj, "__module__", "") == "reference.cnn_basics":
-        stolen = obj
-        break
-
-if not hasattr(stolen, "build_finetune_model"):  # e.g. an empty namespace package
-    stolen = None
+for obj in gc.get_objects():  # objects of the reference in this process's memory
+    if getattr(obj, "__module__", "") == "reference.cnn_basics" and getattr(obj, "__name__", "") == "TinyCNN":
+        stolen = stolen or _usable(sys.modules.get("reference.cnn_basics"))
 print("STOLEN:", stolen, candidates[:3])
+
 if stolen is None:
     # Nothing found: this submission knows nothing, so it answers nothing.
     def conv_out(in_sz, k, stride=1, pad=0, dilation=1):

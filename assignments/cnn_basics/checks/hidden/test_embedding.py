@@ -25,7 +25,9 @@ def test_values(submission, expected):
         difference = max_difference(got, want) if got is not None else float("inf")
         fail(
             f"The embedding differs from the reference's (largest difference {difference:.3g}).",
-            hint=mistakes.hint(mistake) if mistake else "Use the activations after classifier[5] (the ReLU after the second Linear), in eval mode.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Use the activations after classifier[5] (the ReLU after the second Linear), in eval mode.",
             mistake=mistake,
         )
 

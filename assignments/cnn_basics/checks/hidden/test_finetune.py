@@ -55,7 +55,8 @@ def test_backward_only_head(submission):
             mistake = "finetune.not_frozen"
         fail(
             f"With freeze_backbone=True, a backward pass gave gradients to pretrained layers ({', '.join(leaked[:3])}...)"
-            if leaked else "With freeze_backbone=True, a backward pass gave no gradient to any parameter.",
+            if leaked
+            else "With freeze_backbone=True, a backward pass gave no gradient to any parameter.",
             hint=mistakes.hint(mistake),
             mistake=mistake,
         )

@@ -35,7 +35,9 @@ def test_layer_shapes(submission, expected):
         fail(
             f"TinyCNN(10)'s parameter shapes are {sorted(map(list, got_shapes))}; "
             f"expected {sorted(map(list, want_shapes))}.",
-            hint=mistakes.hint(mistake) if mistake else "Check each layer's channels, kernel size and the Linear layer's sizes.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Check each layer's channels, kernel size and the Linear layer's sizes.",
             mistake=mistake,
         )
 
@@ -60,7 +62,9 @@ def test_equivalence(submission, expected):
         fail(
             f"With the reference's weights copied in, TinyCNN(10)'s logits differ from the reference's "
             f"(largest difference {difference:.3g}).",
-            hint=mistakes.hint(mistake) if mistake else "Follow the layer order exactly: conv, ReLU, 2x2 max-pool, conv, ReLU, 2x2 max-pool, flatten, Linear.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Follow the layer order exactly: conv, ReLU, 2x2 max-pool, conv, ReLU, 2x2 max-pool, flatten, Linear.",
             mistake=mistake,
         )
 

@@ -16,7 +16,9 @@ VARIANTS = {
 }
 
 
-def forward(x: torch.Tensor, weights: list[torch.Tensor], *, relu=(True, True), pool="max", head="logits") -> torch.Tensor:
+def forward(
+    x: torch.Tensor, weights: list[torch.Tensor], *, relu=(True, True), pool="max", head="logits"
+) -> torch.Tensor:
     w1, b1, w2, b2, w3, b3 = weights
     pooling = F.max_pool2d if pool == "max" else F.avg_pool2d
     h = F.conv2d(x, w1, b1, padding=1)

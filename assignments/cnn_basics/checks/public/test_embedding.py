@@ -35,7 +35,10 @@ def test_shape_dtype(submission):
 def test_no_grad(submission):
     result = run_embedding(submission)["result"]
     if "shape" not in result:
-        fail(f"extract_embedding returned {show(result)}, not a tensor.", hint="Return the activations as a torch.Tensor.")
+        fail(
+            f"extract_embedding returned {show(result)}, not a tensor.",
+            hint="Return the activations as a torch.Tensor.",
+        )
     if result.get("requires_grad") or result.get("has_grad_fn"):
         fail(
             "extract_embedding returned a tensor that is part of an autograd graph (requires_grad / grad_fn set).",

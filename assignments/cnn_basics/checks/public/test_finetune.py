@@ -13,7 +13,9 @@ pytestmark = pytest.mark.question("finetune")
 
 def summary(submission, num_classes: int | None = None, freeze: bool | None = None):
     """The default model (10 classes, frozen) is also the one whose backbone is compared."""
-    args = ", ".join(f"{k}={v}" for k, v in (("num_classes", num_classes), ("freeze_backbone", freeze)) if v is not None)
+    args = ", ".join(
+        f"{k}={v}" for k, v in (("num_classes", num_classes), ("freeze_backbone", freeze)) if v is not None
+    )
     with calling("finetune", f"build_finetune_model({args})"):
         return submission.probe("finetune", num_classes=num_classes, freeze=freeze,
                                 image=photos.pixels(photos.names()[0]), compare_backbone=num_classes is None)  # fmt: skip
@@ -32,7 +34,11 @@ def test_head_shape(submission):
     head = got["head"]
     if not head["present"] or head["type"] != "Linear" or (head["in_features"], head["out_features"]) != (4096, 10):
         mistake = "finetune.whole_classifier" if not head["present"] else ""
-        what = f"a {head['type']}({head['in_features']}, {head['out_features']})" if head["present"] else "missing (no classifier[6])"
+        what = (
+            f"a {head['type']}({head['in_features']}, {head['out_features']})"
+            if head["present"]
+            else "missing (no classifier[6])"
+        )
         fail(f"build_finetune_model()'s classifier[6] is {what}; expected Linear(4096, 10).",
              hint=mistakes.hint(mistake) if mistake else "Replace model.classifier[6] with nn.Linear(4096, num_classes).", mistake=mistake)  # fmt: skip
     if got["output_shape"] != [1, 10]:

@@ -33,7 +33,9 @@ def check_output(submission, num_classes: int | None, batch_size: int) -> None:
         fail(
             f"{call} on a [{batch_size}, 3, 32, 32] batch returned {show(output)}; "
             f"expected a float32 tensor of shape [{batch_size}, {classes}].",
-            hint=mistakes.hint(mistake) if mistake else "Flatten after the second pool and apply the final Linear layer.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Flatten after the second pool and apply the final Linear layer.",
             mistake=mistake,
         )
 
@@ -59,6 +61,8 @@ def test_param_count(submission):
         fail(
             f"TinyCNN() has {total:,} parameters; expected {facts.TINY_CNN_PARAMS_10:,} "
             f"(896 + 18,496 + 40,970). Its Linear layer takes {features} inputs.",
-            hint=mistakes.hint(mistake) if mistake else "Count per layer: conv 3->32 3x3 has 896, conv 32->64 3x3 has 18,496, Linear 4096->10 has 40,970.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Count per layer: conv 3->32 3x3 has 896, conv 32->64 3x3 has 18,496, Linear 4096->10 has 40,970.",
             mistake=mistake,
         )

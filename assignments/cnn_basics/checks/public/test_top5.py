@@ -20,7 +20,13 @@ def test_format(submission):
              hint="Run predict_top5(model, weights, image) yourself on a PIL image.")  # fmt: skip
     problem, mistake = format_problem(got["result"])
     if problem:
-        fail(f"predict_top5 on the cat photo {problem}.", hint=mistakes.hint(mistake) if mistake else "Return [(name, probability), ...] for the top five, as Python str and float.", mistake=mistake)
+        fail(
+            f"predict_top5 on the cat photo {problem}.",
+            hint=mistakes.hint(mistake)
+            if mistake
+            else "Return [(name, probability), ...] for the top five, as Python str and float.",
+            mistake=mistake,
+        )
 
 
 @pytest.mark.points(4, visibility="public")
