@@ -22,7 +22,7 @@ from grader.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 # Short limits keep the hostile cases fast; a correct submission needs ~2 s.
-TEST_LIMITS = Limits(request_seconds=4, submission_seconds=25, memory_mb=2048, processes=64, output_mb=2)
+TEST_LIMITS = Limits(request_seconds=4, submission_seconds=15, memory_mb=2048, processes=64, output_mb=2)
 
 
 @pytest.fixture(scope="session")

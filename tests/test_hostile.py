@@ -219,7 +219,7 @@ CLASS = {
     "h_steal": "read_reference",
     "h_loop": "loop_in_function",
 }
-STRICT_FLAGS = ["--request-seconds", "4", "--submission-seconds", "25", "--output-mb", "2", "--memory-mb", "2048"]
+STRICT_FLAGS = ["--request-seconds", "4", "--submission-seconds", "15", "--output-mb", "2", "--memory-mb", "2048"]
 
 
 def _build_class(folder: Path) -> None:

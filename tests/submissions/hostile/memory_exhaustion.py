@@ -1,4 +1,5 @@
-"""Memory exhaustion at import and inside conv_out: both end in MemoryError, not a dead machine."""
+"""Memory exhaustion: a loop at import that allocates until it fails, and a conv_out that asks
+for 40 GB at once. Both end in an error for this submission, not a dead machine."""
 try:
     hoard = [bytearray(256 * 1024 * 1024) for _ in range(1_000_000)]
 except MemoryError:
@@ -6,6 +7,4 @@ except MemoryError:
 
 
 def conv_out(in_sz, k, stride=1, pad=0, dilation=1):
-    chunks = []
-    while True:
-        chunks.append(bytearray(512 * 1024 * 1024))
+    return torch.zeros(100_000, 100_000).shape[0]
