@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if command != "grade":
         argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    # Ctrl-C must stop a batch even when a parent shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = parsers[command].parse_args(argv)
         from grader import commands

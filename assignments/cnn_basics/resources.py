@@ -207,6 +207,7 @@ def preload(resources: Resources) -> None:
 
     api.load_state_dict_from_url = load_state_dict_from_url
     _install_fast_builder()
+    _import_what_notebooks_import()
     torch.set_num_threads(1)  # before any kernel runs: a forked child must not inherit a pool
     _warm_up()
 
@@ -225,6 +226,15 @@ def _warm_up() -> None:
     for batch in (1, 2):
         model(torch.zeros(batch, 3, 224, 224)).sum().backward()
     del model
+
+
+def _import_what_notebooks_import() -> None:
+    """Notebooks plot: import matplotlib (headless) once here rather than in every worker."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass  # not installed: a notebook that imports it reports that cell as failed
 
 
 def _checkpoint_path(resources: Resources) -> str:
