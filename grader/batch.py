@@ -1,10 +1,12 @@
 """Grade a whole class: engines in parallel, results saved as each submission finishes.
 
-The coordinating process stays light (no torch): it discovers submissions, starts
-`jobs` engine processes (`python -m grader.engine`), hands each the next submission,
-and writes every result to disk atomically the moment it arrives. An interrupted run
-(Ctrl-C, a killed process) keeps everything graded so far; `--resume` regrades only
-what is missing or whose content (or the grading settings) changed.
+The coordinating process checks the input, then starts one engine: it imports torch,
+maps the weights, forks the zygote (before it holds anything secret), and grades the
+reference once with the whole rubric. Only then does it fork `jobs` engines from that
+warm state (`EngineSlot`), hand each the next submission, and write every result to
+disk atomically the moment it arrives. An interrupted run (Ctrl-C, a killed process)
+keeps everything graded so far; `--resume` regrades only what is missing or whose
+content (or the grading settings) changed.
 """
 
 from __future__ import annotations

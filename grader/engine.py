@@ -5,8 +5,10 @@ resources (weights), preloads torch, then forks the zygote; only after that does
 import the reference and compute expected values. Workers are forked from the zygote,
 so they never hold anything the reference produced.
 
-`grade_submission(path)` is the one-call entry point; `batch.py` runs engines in
-subprocesses (`python -m grader.engine`) to grade a folder in parallel.
+`grade_submission(path)` is the one-call entry point. `batch.py` starts one engine,
+warms it (`warm_up`) and forks it once per job to grade a folder in parallel;
+`python -m grader.engine` runs one engine in a fresh process, answering on stdin/stdout
+(the tests use it).
 """
 
 from __future__ import annotations
