@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grader import assignment as assignments
 from grader import console
-from grader.batch import Batch, default_jobs, grade_folder
+from grader.batch import Batch, collector_paused, default_jobs, grade_folder
 from grader.errors import InputError, UsageError
 from grader.results import RunResult, SubmissionResult
 from grader.sandbox import Limits
@@ -113,8 +113,8 @@ def check(args: argparse.Namespace) -> int:
         weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
         visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
     )  # fmt: skip
-    from grader.engine import grade_submission  # imports torch: only once arguments are checked
-
+    with collector_paused():  # not while grading: only the start-up (imports, weights)
+        from grader.engine import grade_submission  # imports torch: only once arguments are checked
     result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
     notes = describe.get("notes", [])
     console.check_report(result, notes)

