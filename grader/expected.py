@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -39,15 +40,37 @@ class Provider(Protocol):
 
 
 def digest(name: str, args: dict[str, Any]) -> str:
-    """A stable key for a probe call: its name and the exact bytes of its arguments."""
-    plain, tensors = wire.split(args)
+    """A stable key for a probe call: its name and the exact bytes of its arguments.
+
+    Checks pass the same argument tensors (cached probe photos) again and again; a call
+    whose tensors are the very objects of an earlier call, unchanged since (same version
+    counter, storage, shape and strides), reuses that call's digest instead of hashing
+    megabytes again.
+    """
+    plain, tensors = wire.split(args, copy=False)
+    document = json.dumps(plain, sort_keys=True)
+    identity = (name, document, tuple((key, *_tensor_state(tensors[key])) for key in sorted(tensors)))
+    remembered = _DIGESTS.get(identity)
+    if remembered is not None and all(ref() is tensors[key] for key, ref in remembered[0]):
+        return remembered[1]
     hasher = hashlib.sha256(name.encode())
-    hasher.update(json.dumps(plain, sort_keys=True).encode())
+    hasher.update(document.encode())
     for key in sorted(tensors):
-        tensor = tensors[key]
+        tensor = tensors[key].detach().cpu().contiguous()
         hasher.update(f"{key}:{tensor.dtype}:{list(tensor.shape)}".encode())
         hasher.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.float().numpy().tobytes())
+    if len(_DIGESTS) > 4096:  # calls with fresh tensors each time: start over rather than grow
+        _DIGESTS.clear()
+    _DIGESTS[identity] = (tuple((key, weakref.ref(tensors[key])) for key in sorted(tensors)), hasher.hexdigest())
     return hasher.hexdigest()
+
+
+def _tensor_state(tensor: torch.Tensor) -> tuple[Any, ...]:
+    return (id(tensor), tensor._version, tensor.data_ptr(), str(tensor.dtype), tuple(tensor.shape), tensor.stride())
+
+
+# (name, arguments as JSON, tensor identities) -> (weak references to the tensors, digest)
+_DIGESTS: dict[tuple[Any, ...], tuple[tuple[tuple[str, weakref.ref[torch.Tensor]], ...], str]] = {}
 
 
 class ReferenceProvider:

@@ -44,10 +44,13 @@ class Timeout(ProtocolError):
     """No complete message arrived before the deadline."""
 
 
-def split(value: Any) -> tuple[Any, dict[str, torch.Tensor]]:
-    """Separate `value` into JSON-able data and the tensors it refers to by name."""
+def split(value: Any, *, copy: bool = True) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Separate `value` into JSON-able data and the tensors it refers to by name.
+
+    The tensors are copies unless `copy=False` (for a caller that only reads them at once).
+    """
     tensors: dict[str, torch.Tensor] = {}
-    return _plain(value, tensors), tensors
+    return _plain(value, tensors, copy), tensors
 
 
 def join(plain: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -64,7 +67,7 @@ def roundtrip(value: Any) -> Any:
     return join(json.loads(json.dumps(plain)), {k: t.clone() for k, t in tensors.items()})
 
 
-def _plain(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _plain(value: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> Any:
     """Convert `value` to JSON-able data, moving tensors into `tensors`."""
     if value is None or type(value) in (bool, str):
         return value
@@ -79,22 +82,22 @@ def _plain(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, np.generic):
-        return _plain(value.item(), tensors)
+        return _plain(value.item(), tensors, copy)
     if isinstance(value, torch.Tensor):
         tensor = value.detach().to("cpu")
         if tensor.layout != torch.strided or tensor.dtype not in _ALLOWED_DTYPES:
             raise TypeError(f"cannot send a tensor of dtype {tensor.dtype} / {tensor.layout}")
         name = f"t{len(tensors)}"
-        tensors[name] = tensor.contiguous().clone()
+        tensors[name] = tensor.contiguous().clone() if copy else value  # the caller's own object
         return {_TENSOR_KEY: name}
     if isinstance(value, (list, tuple)):
-        return [_plain(item, tensors) for item in value]
+        return [_plain(item, tensors, copy) for item in value]
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str) or key == _TENSOR_KEY:
                 raise TypeError(f"cannot send a dict key {key!r}")
-            out[str(key)] = _plain(item, tensors)
+            out[str(key)] = _plain(item, tensors, copy)
         return out
     raise TypeError(f"cannot send a value of type {type(value).__name__}")
 
