@@ -251,7 +251,36 @@ def finetune(
     batch = WEIGHTS.transforms()(_images([image])[0]).unsqueeze(0)
     output = model(batch)
     summary["output_shape"] = list(output.shape)
+    summary["with_grad"] = []
     if output.requires_grad and output.dim() == 2:
-        F.cross_entropy(output, torch.zeros(1, dtype=torch.long)).backward()
-    summary["with_grad"] = [n for n, p in named if p.grad is not None]
+        loss = F.cross_entropy(output, torch.zeros(1, dtype=torch.long))
+        reached = _reached(loss, named)
+        summary["with_grad"] = [n for n, p in named if id(p) in reached]
+        _backward_cheaply(loss, [p for _, p in named if id(p) in reached])
     return summary
+
+
+def _reached(loss: torch.Tensor, named: list[tuple[str, nn.Parameter]]) -> set[int]:
+    """ids of the parameters a backward pass from `loss` gives a gradient: its graph's leaves."""
+    leaves: set[int] = set()
+    seen: set[Any] = set()
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf tensor
+        if variable is not None:
+            leaves.add(id(variable))
+        stack.extend(following for following, _ in node.next_functions)
+    return leaves
+
+
+def _backward_cheaply(loss: torch.Tensor, reached: list[nn.Parameter]) -> None:
+    """A real backward pass (a model whose backward fails must fail here), but into the
+    biases only when there are any: the gradient still flows through every layer, while
+    the weight gradients of the large layers (220 MB for AlexNet's classifier) are skipped."""
+    biases = [p for p in reached if p.dim() == 1]
+    if reached:
+        loss.backward(inputs=biases or reached)
