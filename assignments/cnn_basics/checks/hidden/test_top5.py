@@ -10,12 +10,19 @@ from assignments.cnn_basics.checks.support import TOP5_HINT, answer_problem, cal
 pytestmark = pytest.mark.question("top5")
 
 
+def _on_every_photo(source, **options) -> list:
+    """top5 on every probe photo, asked as the public checks ask for the first one (so
+    that call is answered from the session's memo) and then the rest: one pass fewer."""
+    images = photos.all_pixels()
+    return source.probe("top5", images=images[:1], **options) + source.probe("top5", images=images[1:], **options)
+
+
 def _agreement(submission, expected, credit, compare: str) -> None:
     images = photos.all_pixels()
     with calling("top5", "predict_top5 on the probe photos"):
-        got = submission.probe("top5", images=images)
-    want = expected.probe("top5", images=images)
-    unnormalised = expected.probe("top5", images=images, preprocessing="unnormalised")
+        got = _on_every_photo(submission)
+    want = _on_every_photo(expected)
+    unnormalised = _on_every_photo(expected, preprocessing="unnormalised")
     problems = [
         (name, *answer_problem(g, w, compare=compare, unnormalised=u))
         for name, g, w, u in zip(photos.names(), got, want, unnormalised)
