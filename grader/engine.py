@@ -272,7 +272,8 @@ class Engine:
         args = [*targets, "-c", str(Path(__file__).with_name("rubric.ini")), "--rootdir", str(checks_dir),
                 "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "-p", "no:logging", "--strict-markers",
                 # these two run gc.collect() at every session end: 0.3 s a submission
-                "-p", "no:unraisableexception", "-p", "no:threadexception"]  # fmt: skip
+                "-p", "no:unraisableexception", "-p", "no:threadexception",
+                *(arg for name in _UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))]  # fmt: skip
         if not _plugin_registered():
             args += ["-p", "grader.plugin"]
         code = pytest.main(args, plugins=[context, _Grab()])
@@ -345,6 +346,13 @@ class _ReferenceSession:
 
     def probe(self, name: str, **args: Any) -> Any:
         return self._provider.probe(name, **args)
+
+
+# pytest plugins a rubric never needs (reporting, debugging, doctests): each costs its
+# registration in every session, one per submission (~10 ms). What a rubric may use
+# (tmp_path, monkeypatch, capsys, recwarn, unittest-style classes) stays.
+_UNUSED_PLUGINS = ("doctest", "junitxml", "pastebin", "stepwise", "setuponly", "setupplan", "faulthandler",
+                   "legacypath", "debugging")  # fmt: skip
 
 
 def _plugin_registered() -> bool:
