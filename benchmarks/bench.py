@@ -6,9 +6,10 @@
 Builds N synthetic submissions (correct ones and typical mistakes, .py and notebooks,
 from tests/submissions), then times on the same submissions, with stand-in weights:
 
-- grade: `grade SUBMISSIONS --jobs 2` (sandbox on), wall seconds / N, and the peak
-  memory of all its processes together (sum of PSS, so shared pages count once; the
-  sum of RSS, which counts them once per process, is printed too);
+- grade: `grade SUBMISSIONS --jobs 2` (sandbox on), wall seconds / N; then, in a second
+  run (sampling costs CPU the timed run should not pay), the peak memory of all its
+  processes together (sum of PSS, so shared pages count once; the sum of RSS, which
+  counts them once per process, is printed too);
 - the usual way: a fresh `python -m pytest` process per submission that imports torch,
   the student's module and a plain rubric, and computes the reference's values itself
   (benchmarks/usual_way), two at a time on the two cores;
@@ -104,7 +105,11 @@ class PeakMemory:
         self._thread.join()
 
 
-def time_grade(folder: Path, out: Path, env: dict[str, str], jobs: int = 2) -> tuple[float, PeakMemory]:
+def time_grade(
+    folder: Path, out: Path, env: dict[str, str], jobs: int = 2, sample_memory: bool = False
+) -> tuple[float, PeakMemory | None]:
+    """Wall seconds for `grade`; with `sample_memory`, also its peak memory (a separate run:
+    reading every process's smaps five times a second costs CPU the timing should not pay)."""
     shutil.rmtree(out, ignore_errors=True)
     command = [
         sys.executable,
@@ -120,10 +125,11 @@ def time_grade(folder: Path, out: Path, env: dict[str, str], jobs: int = 2) -> t
     ]
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    memory = PeakMemory(process.pid)
+    memory = PeakMemory(process.pid) if sample_memory else None
     _, stderr = process.communicate()
     elapsed = time.monotonic() - started
-    memory.stop()
+    if memory is not None:
+        memory.stop()
     if process.returncode != 0:
         raise SystemExit(f"grade failed: {stderr[-2000:]}")
     return elapsed, memory
@@ -223,7 +229,9 @@ def main() -> None:
           f"{platform.system()} {platform.release()}")  # fmt: skip
 
     submissions = build_submissions(work / "subs", args.n)
-    grade_seconds, memory = time_grade(work / "subs", work / "out", env)
+    grade_seconds, _ = time_grade(work / "subs", work / "out", env)
+    _, memory = time_grade(work / "subs", work / "out-memory", env, sample_memory=True)
+    assert memory is not None
     usual_count = args.usual or args.n
     usual_seconds = time_usual_way(submissions[:usual_count], env)
     sequential_seconds = time_usual_way(submissions[: args.sequential], env, parallel=1)
