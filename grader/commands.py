@@ -113,7 +113,7 @@ def check(args: argparse.Namespace) -> int:
         weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
         visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
     )  # fmt: skip
-    with collector_paused():  # not while grading: only the start-up (imports, weights)
+    with collector_paused():  # only the imports (torch, torchvision), not the grading
         from grader.engine import grade_submission  # imports torch: only once arguments are checked
     result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
     notes = describe.get("notes", [])

@@ -49,19 +49,20 @@ def digest(name: str, args: dict[str, Any]) -> str:
     """
     plain, tensors = wire.split(args, copy=False)
     document = json.dumps(plain, sort_keys=True)
-    identity = (name, document, tuple((key, *_tensor_state(tensors[key])) for key in sorted(tensors)))
+    keys = sorted(tensors)
+    identity = (name, document, tuple((key, *_tensor_state(tensors[key])) for key in keys))
     remembered = _DIGESTS.get(identity)
     if remembered is not None and all(ref() is tensors[key] for key, ref in remembered[0]):
         return remembered[1]
     hasher = hashlib.sha256(name.encode())
     hasher.update(document.encode())
-    for key in sorted(tensors):
+    for key in keys:
         tensor = tensors[key].detach().cpu().contiguous()
         hasher.update(f"{key}:{tensor.dtype}:{list(tensor.shape)}".encode())
         hasher.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.float().numpy().tobytes())
     if len(_DIGESTS) > 4096:  # calls with fresh tensors each time: start over rather than grow
         _DIGESTS.clear()
-    _DIGESTS[identity] = (tuple((key, weakref.ref(tensors[key])) for key in sorted(tensors)), hasher.hexdigest())
+    _DIGESTS[identity] = (tuple((key, weakref.ref(tensors[key])) for key in keys), hasher.hexdigest())
     return hasher.hexdigest()
 
 

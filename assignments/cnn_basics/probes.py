@@ -254,13 +254,13 @@ def finetune(
     summary["with_grad"] = []
     if output.requires_grad and output.dim() == 2:
         loss = F.cross_entropy(output, torch.zeros(1, dtype=torch.long))
-        reached = _reached(loss, named)
+        reached = _reached(loss)
         summary["with_grad"] = [n for n, p in named if id(p) in reached]
         _backward_cheaply(loss, [p for _, p in named if id(p) in reached])
     return summary
 
 
-def _reached(loss: torch.Tensor, named: list[tuple[str, nn.Parameter]]) -> set[int]:
+def _reached(loss: torch.Tensor) -> set[int]:
     """ids of the parameters a backward pass from `loss` gives a gradient: its graph's leaves."""
     leaves: set[int] = set()
     seen: set[Any] = set()
@@ -281,6 +281,5 @@ def _backward_cheaply(loss: torch.Tensor, reached: list[nn.Parameter]) -> None:
     """A real backward pass (a model whose backward fails must fail here), but into the
     biases only when there are any: the gradient still flows through every layer, while
     the weight gradients of the large layers (220 MB for AlexNet's classifier) are skipped."""
-    biases = [p for p in reached if p.dim() == 1]
     if reached:
-        loss.backward(inputs=biases or reached)
+        loss.backward(inputs=[p for p in reached if p.dim() == 1] or reached)
