@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from grader.errors import SetupError
+from grader.results import QuestionResult, SubmissionResult, round_score
 from grader.sandbox import Limits
 
 ASSIGNMENTS_PACKAGE = "assignments"
@@ -48,6 +49,18 @@ class Assignment:
     @property
     def max_score(self) -> float:
         return sum(q.points for q in self.questions)
+
+    def ungraded(self, submission_id: str, source: str, message: str) -> SubmissionResult:
+        """The record of a submission that could not be graded at all: every question scores 0."""
+        return SubmissionResult(
+            id=submission_id,
+            source=source,
+            status="error",
+            score=0,
+            max_score=round_score(self.max_score),
+            questions=tuple(QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.questions),
+            message=message,
+        )
 
     @property
     def checks_dir(self) -> Path:

@@ -79,13 +79,27 @@ def rubric_fingerprint(assignment: assignments.Assignment) -> str:
     return digest.hexdigest()
 
 
-class EngineProcess:
+class _EngineLink:
+    """The coordinator's end of one engine: a submission per JSON line out, a result per line back."""
+
+    number: int
+    busy: Submission | None = None  # what it is grading now
+    started_at = 0.0
+    stdin: IO[str]
+    stdout: IO[str]
+
+    def send(self, submission: Submission) -> None:
+        self.busy = submission
+        self.started_at = time.monotonic()
+        self.stdin.write(json.dumps(submission_to_dict(submission)) + "\n")
+        self.stdin.flush()
+
+
+class EngineProcess(_EngineLink):
     """One `python -m grader.engine` subprocess, speaking JSON lines."""
 
     def __init__(self, number: int, assignment: str, settings: Settings, log: Path) -> None:
         self.number = number
-        self.busy: Submission | None = None
-        self.started_at = 0.0
         # Each engine's workers run as a user of their own (see sandbox.SANDBOX_UID_BASE).
         settings = dataclasses.replace(settings, sandbox_uid=settings.sandbox_uid + number)
         config = json.dumps({"assignment": assignment, "settings": settings_to_dict(settings)})
@@ -99,8 +113,8 @@ class EngineProcess:
             bufsize=1,
         )
         assert self.process.stdout is not None and self.process.stdin is not None
-        self.stdout: IO[str] = self.process.stdout
-        self.stdin: IO[str] = self.process.stdin
+        self.stdout = self.process.stdout
+        self.stdin = self.process.stdin
 
     def ready(self) -> dict[str, Any]:
         """Wait for the engine to start; its settings as recorded in results.json."""
@@ -115,12 +129,6 @@ class EngineProcess:
             raise SetupError(f"the grading engine stopped while grading {submission.id}; see {self._log.name}")
         return result
 
-    def send(self, submission: Submission) -> None:
-        self.busy = submission
-        self.started_at = time.monotonic()
-        self.stdin.write(json.dumps(submission_to_dict(submission)) + "\n")
-        self.stdin.flush()
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -128,7 +136,7 @@ class EngineProcess:
         self._log.close()
 
 
-class EngineSlot:
+class EngineSlot(_EngineLink):
     """An engine forked from this process once its engine is warm: no start-up cost of its own.
 
     The child shares the parent's preloaded torch, weights and reference answers (copy on
@@ -138,8 +146,6 @@ class EngineSlot:
 
     def __init__(self, number: int, engine: Engine, log: Path) -> None:
         self.number = number
-        self.busy: Submission | None = None
-        self.started_at = 0.0
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         pid = os.fork()
@@ -153,14 +159,8 @@ class EngineSlot:
         os.close(to_child_read)
         os.close(from_child_write)
         self.pid = pid
-        self.stdin: IO[str] = os.fdopen(to_child_write, "w", buffering=1)
-        self.stdout: IO[str] = os.fdopen(from_child_read, "r")
-
-    def send(self, submission: Submission) -> None:
-        self.busy = submission
-        self.started_at = time.monotonic()
-        self.stdin.write(json.dumps(submission_to_dict(submission)) + "\n")
-        self.stdin.flush()
+        self.stdin = os.fdopen(to_child_write, "w", buffering=1)
+        self.stdout = os.fdopen(from_child_read, "r")
 
     def stop(self) -> None:
         try:
@@ -373,13 +373,10 @@ def _parse_result(line: str, submission: Submission) -> SubmissionResult | None:
 
 
 def _engine_failure(batch: Batch, submission: Submission) -> SubmissionResult:
-    return SubmissionResult(
-        id=submission.id,
-        source=str(submission.origin),
-        status="error",
-        score=0,
-        max_score=round_score(batch.assignment.max_score),
-        message="The grading engine itself stopped while grading this submission; it was restarted for the others. Regrade with --resume.",
+    return batch.assignment.ungraded(
+        submission.id,
+        str(submission.origin),
+        "The grading engine itself stopped while grading this submission; it was restarted for the others. Regrade with --resume.",
     )
 
 

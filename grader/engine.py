@@ -322,16 +322,7 @@ class Engine:
 
     def _error(self, submission: Submission, message: str) -> SubmissionResult:
         """A submission that cannot be loaded at all: every question scores 0."""
-        questions = tuple(QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.assignment.questions)
-        return SubmissionResult(
-            id=submission.id,
-            source=str(submission.origin),
-            status="error",
-            score=0,
-            max_score=round_score(self.assignment.max_score),
-            questions=questions,
-            message=message,
-        )
+        return self.assignment.ungraded(submission.id, str(submission.origin), message)
 
 
 class _ReferenceSession:
