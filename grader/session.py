@@ -87,8 +87,6 @@ class SubmissionSession:
         self.protections: dict[str, list[str]] | None = None
         self.timed_out = False
         self.output = ""
-        self.workers_started = 0
-        self.worker_cpu = 0.0  # CPU seconds used by this submission's workers
         self._answers: dict[str, tuple[bool, Any]] = {}
         # The question the running check belongs to (set by the plugin), and how often
         # each question's calls hung or crashed: after STUCK_AFTER, its remaining calls
@@ -207,7 +205,6 @@ class SubmissionSession:
             raise LoadFailure("load", f"the sandboxed worker could not start: {error}") from None
         finally:
             self.elapsed += time.monotonic() - started
-        self.workers_started += 1
         if not isinstance(ready, dict) or ready.get("event") != "ready":
             self._retire(worker)
             detail = ready.get("error") if isinstance(ready, dict) else ready
@@ -251,7 +248,6 @@ class SubmissionSession:
         worker.rpc.close()
         worker.status.close()
         if report is not None:
-            self.worker_cpu += report.cpu_seconds
             if report.output:
                 self.output = (self.output + report.output)[-16384:]
         return report

@@ -46,7 +46,6 @@ class ExitReport:
     killed_for: str | None
     output: str
     output_bytes: int
-    cpu_seconds: float = 0.0
 
     def describe(self) -> str:
         """One phrase for a person: 'exited with code 3', 'was killed by SIGKILL'."""
@@ -102,7 +101,6 @@ class WorkerProcess:
             killed_for=event.get("killed_for"),
             output=str(event.get("output", "")),
             output_bytes=int(event.get("output_bytes", 0)),
-            cpu_seconds=float(event.get("cpu_seconds", 0.0)),
         )
         return self.exit
 
@@ -302,7 +300,6 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
     drain_deadline: float | None = None
     cap = int(limits.output_mb * 1024 * 1024)
     exited: int | None = None
-    cpu_seconds = 0.0
     pidfd = os.pidfd_open(pid)  # readable once the worker exits: no polling delay
     watching = [out_read, status, pidfd]
     while exited is None or out_read in watching:
@@ -326,10 +323,9 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
             if killed_for is None and time.monotonic() > wall_deadline:
                 killed_for = "time"
                 _kill(pid)
-            done, wait_status, usage = os.wait4(pid, os.WNOHANG)
+            done, wait_status = os.waitpid(pid, os.WNOHANG)
             if done:
                 exited = wait_status
-                cpu_seconds = usage.ru_utime + usage.ru_stime
                 watching.remove(pidfd)
                 drain_deadline = time.monotonic() + 2.0
         elif drain_deadline is not None and time.monotonic() > drain_deadline:
@@ -344,7 +340,6 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
         "killed_for": killed_for,
         "output": text.decode("utf-8", "replace"),
         "output_bytes": total,
-        "cpu_seconds": round(cpu_seconds, 3),
     }
     try:
         wire.send(status, report)
