@@ -64,12 +64,7 @@ def write_release(assignment: Assignment, out: Path, *, weights: str = "auto", f
                   autograder: Path | None = None) -> Release:  # fmt: skip
     """The kit in `out`, then the Gradescope zip (default: beside the kit) with the same weights."""
     zip_path = autograder or default_autograder_path(out)
-    if _inside(zip_path, out):
-        raise OutputError(
-            f"{zip_path} is inside the student kit {out}; the autograder holds the hidden checks: write it elsewhere (--autograder PATH)."
-        )
-    if zip_path.exists() and not force:
-        raise OutputError(f"{zip_path} exists; pass --force to replace it, or choose another --autograder PATH.")
+    _check_autograder_target(zip_path, kit=out, force=force)  # before the slow kit, not after
     files = write_kit(assignment, out, weights=weights, force=force)
     made_with = read_key_info(out / TOOLS / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name)
     used = made_with.get("made_with", {}).get("weights", {})
@@ -111,14 +106,7 @@ def write_autograder(
     assignment: Assignment, zip_path: Path, *, weights: str, kit: Path | None = None, force: bool = False
 ) -> Path:
     """Write Gradescope's autograder zip (setup.sh, run_autograder, the whole grader)."""
-    if kit is not None and _inside(zip_path, kit):
-        raise OutputError(
-            f"{zip_path} is inside the student kit {kit}; the autograder holds the hidden checks: write it elsewhere (--autograder PATH)."
-        )
-    if zip_path.exists() and not force:
-        raise OutputError(f"{zip_path} exists; pass --force to replace it.")
-    if zip_path.suffix != ".zip":
-        raise OutputError(f"{zip_path} should end in .zip (Gradescope uploads a zip).")
+    _check_autograder_target(zip_path, kit=kit, force=force)
     reference = _reference_folder(assignment)
     kind = _weights_kind(assignment, weights)
     context = _context(assignment, {"weights": {"kind": kind}}, include_reference=True)
@@ -145,6 +133,18 @@ def write_autograder(
     return zip_path
 
 
+def _check_autograder_target(zip_path: Path, *, kit: Path | None, force: bool) -> None:
+    """OutputError unless the autograder zip may be written at `zip_path`."""
+    if kit is not None and _inside(zip_path, kit):
+        raise OutputError(
+            f"{zip_path} is inside the student kit {kit}; the autograder holds the hidden checks: write it elsewhere (--autograder PATH)."
+        )
+    if zip_path.exists() and not force:
+        raise OutputError(f"{zip_path} exists; pass --force to replace it, or choose another --autograder PATH.")
+    if zip_path.suffix != ".zip":
+        raise OutputError(f"{zip_path} should end in .zip (Gradescope uploads a zip).")
+
+
 def default_autograder_path(kit: Path) -> Path:
     """Beside the kit, never in it: KIT-gradescope-autograder.zip."""
     kit = kit.resolve()
@@ -164,8 +164,9 @@ def record_answer_key(
     (`visibility="all"` records what every check asks for: the project's tests compare.)
     """
     from grader.discover import Submission
-    from grader.engine import Engine, Settings
+    from grader.engine import Engine
     from grader.expected import Recorder
+    from grader.settings import Settings
 
     source = _reference_file(assignment)
     settings = Settings(weights=weights, visibility=visibility, expected="reference")
@@ -211,7 +212,7 @@ def _weights_kind(assignment: Assignment, weights: str) -> str:
         return weights
     import importlib
 
-    from grader.engine import default_cache_dir
+    from grader.settings import default_cache_dir
 
     resources = importlib.import_module(assignment.resources).prepare({"weights": weights}, default_cache_dir())
     kind = str(resources.describe.get("weights", {}).get("kind", "auto"))
