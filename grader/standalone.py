@@ -14,9 +14,10 @@ import pytest
 
 from grader import assignment as assignments
 from grader.discover import Submission, find_code
-from grader.engine import Engine, Settings
+from grader.engine import Engine
 from grader.errors import GraderError
 from grader.plugin import GradingContext
+from grader.settings import Settings
 
 
 class _Standalone:
