@@ -217,14 +217,17 @@ def _warm_up() -> None:
 
     Each new process otherwise pays PyTorch's first-use costs (kernel selection, workspace
     allocation) for every layer shape: about a third of a worker's time on a correct
-    submission. The model is deleted afterwards; workers see nothing of it.
+    submission. The backward pass goes into the biases, as the fine-tune probe's does:
+    the weight gradients no check computes would cost a second of every start-up. The
+    model is deleted afterwards; workers see nothing of it.
     """
     import torch
     import torchvision.models as models
 
     model = models.alexnet(weights=models.AlexNet_Weights.IMAGENET1K_V1).eval()
+    biases = [p for p in model.parameters() if p.dim() == 1]
     for batch in (1, 2):
-        model(torch.zeros(batch, 3, 224, 224)).sum().backward()
+        model(torch.zeros(batch, 3, 224, 224)).sum().backward(inputs=biases)
     del model
 
 
