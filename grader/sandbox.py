@@ -195,7 +195,10 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
                 active.append("landlock network")
             if granted.scoped:
                 active.append("landlock signals")
-    missing = tuple(name for name in ALL_PROTECTIONS if name not in active)
+    # As real root the worker becomes a user of its own, which is what a user namespace
+    # stands in for when unprivileged: not having one then is not a missing protection.
+    not_needed = {"user namespace"} if "separate user" in active else set()
+    missing = tuple(name for name in ALL_PROTECTIONS if name not in active and name not in not_needed)
     return Protections(items=tuple(active), missing=missing)
 
 

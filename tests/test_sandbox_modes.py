@@ -7,6 +7,7 @@ all (`--no-sandbox`), and check both the verdicts and what the results report.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,16 @@ def userns_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> 
 @pytest.fixture(scope="module")
 def open_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Grader]:
     yield from _start(tmp_path_factory, cache_dir, "open-engine", 3, limits=TEST_LIMITS, isolate=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root path needs root")
+def test_root_path_reports_nothing_missing(grader: Grader, tmp_path: Path) -> None:
+    """As root the worker runs as a user of its own: no user namespace is needed, so none is "missing"."""
+    copy = tmp_path / "cnn_basics.py"
+    shutil.copy(ROOT / "reference" / "cnn_basics.py", copy)
+    result = grader.grade(copy, "reference")
+    assert "separate user" in result.protections["active"]
+    assert "user namespace" not in result.protections["missing"]
 
 
 def test_user_namespace_path_grades_and_reports(userns_grader: Grader, tmp_path: Path) -> None:
