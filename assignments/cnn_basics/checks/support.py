@@ -222,5 +222,8 @@ def answer_problem(
         f"predicted {[label for label, _ in mine][:3]}... with probabilities {[round(p or 0, 4) for p in probs][:3]}..."
     )
     if unnormalised is not None and same_answer(got, unnormalised, "both"):
-        return f"{detail}: the reference's answer for this photo without normalising the image", "top5.no_normalisation"
+        return (
+            f"{detail}: exactly what the reference gives for this photo when the image is not normalised",
+            "top5.no_normalisation",
+        )
     return f"{detail}, which differs from the reference's answer for this photo", ""
