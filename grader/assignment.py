@@ -50,7 +50,9 @@ class Assignment:
     def max_score(self) -> float:
         return sum(q.points for q in self.questions)
 
-    def ungraded(self, submission_id: str, source: str, message: str) -> SubmissionResult:
+    def ungraded(
+        self, submission_id: str, source: str, message: str, notices: tuple[str, ...] = ()
+    ) -> SubmissionResult:
         """The record of a submission that could not be graded at all: every question scores 0."""
         return SubmissionResult(
             id=submission_id,
@@ -60,6 +62,7 @@ class Assignment:
             max_score=round_score(self.max_score),
             questions=tuple(QuestionResult(q.name, q.title, 0, q.points, ()) for q in self.questions),
             message=message,
+            notices=notices,
         )
 
     @property
@@ -76,9 +79,6 @@ class Assignment:
                 return question
         known = ", ".join(q.name for q in self.questions)
         raise SetupError(f"check group {name!r} is not a question of {self.name} (questions: {known})")
-
-    def import_module(self, dotted: str) -> ModuleType:
-        return importlib.import_module(dotted)
 
     def reference_module(self) -> ModuleType | None:
         """The hidden reference solution, or None where it is not installed (a student kit)."""

@@ -31,7 +31,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import grader
 from grader import assignment as assignments
-from grader.discover import Submission, discover
+from grader import untrusted
+from grader.discover import Submission, discover, fingerprint
 from grader.errors import OutputError, SetupError
 from grader.results import RunResult, SubmissionResult, round_score, write_json
 from grader.settings import Settings, settings_to_dict
@@ -191,23 +192,12 @@ def _run_slot(engine: Engine, number: int, requests: int, replies: int, log: Pat
 
 
 def submission_to_dict(sub: Submission) -> dict[str, Any]:
-    return {
-        "id": sub.id,
-        "origin": str(sub.origin),
-        "code": str(sub.code) if sub.code else None,
-        "folder": str(sub.folder) if sub.folder else None,
-        "problem": sub.problem,
-    }
+    # The origin as bytes (hex): a name that is not valid UTF-8 must survive the trip.
+    return {"id": sub.id, "origin": os.fsencode(sub.origin).hex(), "kind": sub.kind}
 
 
 def submission_from_dict(data: dict[str, Any]) -> Submission:
-    return Submission(
-        id=data["id"],
-        origin=Path(data["origin"]),
-        code=Path(data["code"]) if data["code"] else None,
-        folder=Path(data["folder"]) if data["folder"] else None,
-        problem=data["problem"],
-    )
+    return Submission(id=data["id"], origin=Path(os.fsdecode(bytes.fromhex(data["origin"]))), kind=data["kind"])
 
 
 def prepare_output(out: Path) -> Path:
@@ -262,7 +252,7 @@ def grade_folder(
         run_key = hashlib.sha256((rubric + json.dumps(batch.describe, sort_keys=True)).encode()).hexdigest()
         pending = []
         for sub in submissions:
-            key = hashlib.sha256((sub.fingerprint() + run_key).encode()).hexdigest()
+            key = hashlib.sha256((fingerprint(sub) + run_key).encode()).hexdigest()
             previous = _load_previous(state, sub.id) if resume else None
             if previous is not None and previous.fingerprint == key:
                 batch.results[sub.id] = previous
@@ -302,19 +292,12 @@ def _await_ready(engine: EngineProcess, state_dir: Path) -> dict[str, Any]:
 
 
 def _load_previous(state: Path, sub_id: str) -> SubmissionResult | None:
-    path = state / f"{_safe(sub_id)}.json"
+    path = state / f"{untrusted.file_stem(sub_id)}.json"
     try:
-        return SubmissionResult.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+        previous = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _safe(sub_id: str) -> str:
-    return (
-        "".join(c if c.isalnum() or c in "-_." else "_" for c in sub_id)
-        + "-"
-        + hashlib.sha256(sub_id.encode()).hexdigest()[:8]
-    )
+    return previous if previous.id == sub_id else None
 
 
 def _dispatch(
@@ -356,7 +339,7 @@ def _dispatch(
             idle.append(engine)
             batch.results[submission.id] = result
             batch.timings[submission.id] = round(seconds, 3)
-            write_json(state / f"{_safe(submission.id)}.json", result.to_dict())
+            write_json(state / f"{untrusted.file_stem(submission.id)}.json", result.to_dict())
             _write_results(batch, out, complete=False)
             if on_result:
                 on_result(batch, result, seconds)
@@ -375,7 +358,7 @@ def _parse_result(line: str, submission: Submission) -> SubmissionResult | None:
 def _engine_failure(batch: Batch, submission: Submission) -> SubmissionResult:
     return batch.assignment.ungraded(
         submission.id,
-        str(submission.origin),
+        submission.source,
         "The grading engine itself stopped while grading this submission; it was restarted for the others. Regrade with --resume.",
     )
 

@@ -21,20 +21,18 @@ import csv
 import io
 import json
 import os
-import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from grader import untrusted
 from grader.report import render_student_markdown
 from grader.results import CheckResult, RunResult, SubmissionResult, write_atomic, write_json
 
 # When Gradescope shows hidden checks (name, verdict, hint) to students; "visible" would
 # let them probe the hidden checks by resubmitting before the deadline.
 GRADESCOPE_HIDDEN_VISIBILITY = "after_due_date"
-
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _student_text(check: CheckResult) -> str:
@@ -45,9 +43,7 @@ def _student_text(check: CheckResult) -> str:
     return text
 
 
-def _xml(text: str) -> str:
-    """Text XML 1.0 can hold: student output may contain control characters."""
-    return _XML_INVALID.sub("\N{REPLACEMENT CHARACTER}", text)
+_xml = untrusted.xml
 
 
 # -- JUnit ---------------------------------------------------------------------------------
@@ -68,13 +64,15 @@ def junit_xml(run: RunResult) -> str:
         properties = ET.SubElement(suite, "properties")
         ET.SubElement(properties, "property", name="score", value=f"{sub.score:g}")
         ET.SubElement(properties, "property", name="max_score", value=f"{sub.max_score:g}")
-        ET.SubElement(properties, "property", name="status", value=sub.status)
+        ET.SubElement(properties, "property", name="status", value=_xml(sub.status))
         if errors:
             case = ET.SubElement(suite, "testcase", classname=_xml(f"{sub.id}.load"), name="load", time="0")
-            ET.SubElement(case, "error", message=_xml(sub.message[:500]), type=sub.status).text = _xml(sub.message)
+            ET.SubElement(case, "error", message=_xml(sub.message[:500]), type=_xml(sub.status)).text = _xml(
+                sub.message
+            )
         for check in checks:
             case = ET.SubElement(
-                suite, "testcase", classname=_xml(f"{sub.id}.{check.question}"), name=check.name, time="0"
+                suite, "testcase", classname=_xml(f"{sub.id}.{check.question}"), name=_xml(check.name), time="0"
             )
             if not check.passed:
                 text = _xml(_student_text(check))
@@ -120,10 +118,8 @@ def gradescope_results(
     lines = []
     if sub.status != "graded" or sub.message:
         lines.append(f"{sub.status}: {sub.message}".strip(": "))
-    for failure in sub.load_failures:
-        lines.append(
-            f"{failure.get('unit', '?')} failed to run: {failure.get('type', 'Error')}: {str(failure.get('message', ''))[:300]}"
-        )
+    lines.extend(failure.summary() for failure in sub.load_failures)
+    lines.extend(f"note: {notice}" for notice in sub.notices)
     return {
         "score": sub.score,
         "output": "\n".join(lines),
@@ -141,9 +137,9 @@ def write_gradescope(sub: SubmissionResult, path: Path) -> None:
 
 
 def write_gradescope_folder(run: RunResult, folder: Path) -> None:
-    """One Gradescope results.json per submission: FOLDER/<id>.json."""
+    """One Gradescope results.json per submission: FOLDER/<file stem of the id>.json."""
     for sub in run.submissions:
-        write_gradescope(sub, folder / f"{sub.id}.json")
+        write_gradescope(sub, folder / f"{untrusted.file_stem(sub.id)}.json")
 
 
 # -- Canvas --------------------------------------------------------------------------------
@@ -167,7 +163,8 @@ def canvas_csv(run: RunResult) -> str:
     writer.writerow([*CANVAS_STUDENT_COLUMNS, run.assignment])
     writer.writerow(["Points Possible", "", "", "", "", f"{max_score:g}"])
     for sub in run.submissions:
-        writer.writerow([sub.id, "", "", sub.id, "", f"{sub.score:g}"])
+        cell = untrusted.csv_cell(sub.id)
+        writer.writerow([cell, "", "", cell, "", f"{sub.score:g}"])
     return stream.getvalue()
 
 
@@ -178,12 +175,7 @@ def write_canvas_csv(run: RunResult, path: Path) -> None:
 # -- GitHub Actions ------------------------------------------------------------------------
 
 
-def _escape(value: str, *, property_value: bool = False) -> str:
-    """GitHub workflow-command escaping (data and property values differ)."""
-    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if property_value:
-        value = value.replace(":", "%3A").replace(",", "%2C")
-    return value
+_escape = untrusted.annotation
 
 
 def _command(file: str, line: int | None, title: str, message: str) -> str:
@@ -214,12 +206,12 @@ def annotations(sub: SubmissionResult, file: str, source_text: str | None = None
         lines.append(_command(file, failed[0].line, title, message))
     cells = notebook_cell_lines(source_text) if source_text is not None and file.endswith(".ipynb") else {}
     for failure in sub.load_failures:
-        unit = str(failure.get("unit", ""))
-        line = failure.get("line")
-        if unit.startswith("cell "):
-            line = cells.get(int(unit.split()[1])) if unit.split()[1].isdigit() else None
-        message = f"{failure.get('type', 'Error')}: {str(failure.get('message', ''))[:500]}"
-        lines.append(_command(file, line if isinstance(line, int) else None, f"{unit} failed to run", message))
+        line = failure.line
+        kind, _, number = failure.unit.partition(" ")
+        if kind == "cell":
+            line = cells.get(int(number)) if number.isdigit() else None
+        message = f"{failure.type}: {failure.message[:500]}"
+        lines.append(_command(file, line, f"{failure.unit} failed to run", message))
     return lines
 
 
@@ -309,7 +301,7 @@ def github_batch(run: RunResult) -> None:
     from grader.report import class_statistics, environment, protections_summary
 
     stats = class_statistics(run)
-    markdown = environment().get_template("summary.md.j2").render(
+    markdown = environment(markdown=True).get_template("summary.md.j2").render(
         run=run, stats=stats, protections=protections_summary(run), weights=run.settings.get("weights", {}),
         notes=run.settings.get("notes", []),
     )  # fmt: skip

@@ -16,6 +16,7 @@ ends in one line naming the thing and the fix, and a non-zero exit; never a trac
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,8 +24,10 @@ from typing import NoReturn
 
 from grader import __version__
 from grader.errors import GraderError, UsageError
+from grader.untrusted import terminal
 
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,11 +132,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(getattr(commands, command)(args))
     except GraderError as error:
-        print(f"grade: {error}", file=sys.stderr)
+        print(f"grade: {terminal(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("grade: interrupted; results graded so far are saved (rerun with --resume to finish).", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug in the grader: one line, the traceback only on request
+        if os.environ.get("GRADER_DEBUG"):
+            raise
+        print(f"grade: internal error, a bug in the grader ({type(error).__name__}: {terminal(str(error))[:300]}); "
+              "rerun with GRADER_DEBUG=1 to see where, and report it.", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 from grader import assignment as assignments
-from grader import console
+from grader import console, untrusted
 from grader.batch import Batch, collector_paused, default_jobs, grade_folder
-from grader.errors import InputError, UsageError
+from grader.errors import GraderError, InputError, OutputError, UsageError
 from grader.results import RunResult, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
+from grader.untrusted import markup
 
 
 def _limits(args: argparse.Namespace, loaded: assignments.Assignment) -> Limits:
@@ -45,7 +46,7 @@ def grade(args: argparse.Namespace) -> int:
         task = progress.add_task("grading", total=pending, last="")
 
     def on_result(batch: Batch, result: SubmissionResult, seconds: float) -> None:
-        progress.update(task, advance=1, last=f"{result.id}: {result.score:g} ({seconds:.1f} s)")
+        progress.update(task, advance=1, last=markup(f"{result.id}: {result.score:g} ({seconds:.1f} s)"))
 
     try:
         batch = grade_folder(args.submissions, args.out, settings=settings, jobs=jobs, resume=args.resume,
@@ -60,7 +61,9 @@ def grade(args: argparse.Namespace) -> int:
     _write_outputs(run, args.out, args.format, ci=args.ci)
     console.out.print(console.score_table(run))
     console.out.print(
-        f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}"
+        markup(
+            f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}"
+        )
     )
     if args.ci:
         return 0 if all(s.status == "graded" for s in run.submissions) else 1
@@ -97,11 +100,31 @@ def _render_partial(out: Path) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Run the public checks (with --all, every check) on one submission: exit 0 when all pass, 1 otherwise."""
-    from grader import ci as ci_outputs
-    from grader.discover import find_code
+    """Run the public checks (with --all, every check) on one submission: exit 0 when all pass, 1 otherwise.
 
+    Whatever happens, the files asked for (--gradescope, --junit) are written: where the
+    submission cannot be graded they say why and give 0, and the error still ends the run.
+    """
     loaded = assignments.load(args.assignment)
+    describe: dict = {}
+    try:
+        result, describe = _check(args, loaded)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        reason = (
+            str(error) if isinstance(error, GraderError) else f"the grader failed ({type(error).__name__}: {error})"
+        )
+        result = loaded.ungraded(untrusted.name(args.path.stem or "submission"), untrusted.name(str(args.path)),
+                                 f"Not graded: {reason}")  # fmt: skip
+        _write_check_outputs(args, loaded, result, describe)
+        raise
+    _write_check_outputs(args, loaded, result, describe)
+    passed = result.status == "graded" and all(c.passed for c in result.checks())
+    return 0 if passed else 1
+
+
+def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[SubmissionResult, dict]:
     path: Path = args.path
     if not path.exists():
         raise InputError(
@@ -116,23 +139,32 @@ def check(args: argparse.Namespace) -> int:
     with collector_paused():  # only the imports (torch, torchvision), not the grading
         from grader.engine import grade_submission  # imports torch: only once arguments are checked
     result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
-    notes = describe.get("notes", [])
-    console.check_report(result, notes)
+    console.check_report(result, describe.get("notes", []))
+    return result, describe
+
+
+def _write_check_outputs(
+    args: argparse.Namespace, loaded: assignments.Assignment, result: SubmissionResult, describe: dict
+) -> None:
+    from grader import ci as ci_outputs
+    from grader.discover import locate_code, submission_at
+
     run = RunResult(
         loaded.name,
         describe,
         (result,),
         tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions),
     )
-    if args.junit:
-        ci_outputs.write_junit(run, args.junit)
-    if args.gradescope:
-        ci_outputs.write_gradescope(result, args.gradescope)
+    try:
+        if args.junit:
+            ci_outputs.write_junit(run, args.junit)
+        if args.gradescope:
+            ci_outputs.write_gradescope(result, args.gradescope)
+    except OSError as error:
+        raise OutputError(f"cannot write {error.filename}: {error.strerror}. Choose another path.") from None
     if args.ci:
-        code = find_code(path, loaded.module)[0] if path.is_dir() else path
-        ci_outputs.github_check(run, result, code or path)
-    passed = result.status == "graded" and all(c.passed for c in result.checks())
-    return 0 if passed else 1
+        code = locate_code(submission_at(args.path), loaded.module) if args.path.exists() else args.path
+        ci_outputs.github_check(run, result, code)
 
 
 def release(args: argparse.Namespace) -> int:

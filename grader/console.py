@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader.results import RunResult, SubmissionResult
+from grader.untrusted import markup
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -45,7 +46,7 @@ def score_table(run: RunResult) -> Table:
             if sub.status == "graded"
             else "red"
         )
-        table.add_row(sub.id, f"[{colour}]{sub.status}[/]", f"[{colour}]{sub.score:g}[/]",
+        table.add_row(markup(sub.id), f"[{colour}]{sub.status}[/]", f"[{colour}]{sub.score:g}[/]",
                       *(f"{sub.question_score(q['name']):g}" for q in run.questions))  # fmt: skip
     return table
 
@@ -53,10 +54,12 @@ def score_table(run: RunResult) -> Table:
 def check_report(sub: SubmissionResult, notes: list[str] | tuple[str, ...] = ()) -> None:
     """`grade check`: a per-question table, then each failure with its message and hint."""
     for note in notes:
-        out.print(f"[yellow]note:[/] {note}")
+        out.print(f"[yellow]note:[/] {markup(note)}")
     if sub.message:
-        out.print(f"[red bold]{sub.message}[/]")
-    table = Table(title=f"{sub.id}: public checks")
+        out.print(f"[red bold]{markup(sub.message)}[/]")
+    for notice in sub.notices:
+        out.print(f"[yellow]note:[/] {markup(notice)}")
+    table = Table(title=markup(f"{sub.id}: public checks"))
     table.add_column("question")
     table.add_column("passed", justify="right")
     table.add_column("points", justify="right")
@@ -73,13 +76,11 @@ def check_report(sub: SubmissionResult, notes: list[str] | tuple[str, ...] = ())
         if check.passed:
             continue
         where = f" (line {check.line})" if check.line else ""
-        out.print(f"[red]✗ {check.question}.{check.name}[/]{where}: {check.message}")
+        out.print(f"[red]✗ {markup(check.question)}.{markup(check.name)}[/]{where}: {markup(check.message)}")
         if check.hint:
-            out.print(f"  [cyan]hint:[/] {check.hint}")
+            out.print(f"  [cyan]hint:[/] {markup(check.hint)}")
     for failure in sub.load_failures:
-        out.print(
-            f"[yellow]! {failure.get('unit')} failed to run:[/] {failure.get('type')}: {str(failure.get('message', ''))[:200]}"
-        )
+        out.print(f"[yellow]! {markup(failure.summary(200))}[/]")
     total_public = sum(c.max_score for c in sub.checks())
     earned = sum(c.score for c in sub.checks())
     colour = "green" if earned == total_public else "red"
@@ -87,4 +88,5 @@ def check_report(sub: SubmissionResult, notes: list[str] | tuple[str, ...] = ())
 
 
 def plain(*parts: Any) -> None:
-    err.print(*parts)
+    """A line on stderr; every part is shown as it is (no markup), made safe for the terminal."""
+    err.print(*(markup(part) for part in parts))

@@ -8,12 +8,28 @@ about (numbers, strings, tensors, sequences) their content.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import torch
 
 MAX_ITEMS = 64
 MAX_TENSOR_ELEMENTS = 1 << 20
+MAX_STRING = 10_000
+
+
+class Described(TypedDict):
+    """What `describe` tells of a value (the type always; the rest as it applies)."""
+
+    type: str
+    value: NotRequired[None | bool | int | float | str]
+    length: NotRequired[int]
+    items: NotRequired[list[Described]]
+    dtype: NotRequired[str]
+    shape: NotRequired[list[int]]
+    requires_grad: NotRequired[bool]
+    has_grad_fn: NotRequired[bool]
+    tensor: NotRequired[torch.Tensor]
+    broken: NotRequired[str]
 
 
 def type_name(value: Any) -> str:
@@ -29,11 +45,13 @@ def type_name(value: Any) -> str:
     return f"{module}.{kind.__qualname__}"
 
 
-def describe(value: Any, depth: int = 0) -> dict[str, Any]:
+def describe(value: Any, depth: int = 0) -> Described:
     """Plain data about `value`: always a "type", plus "value"/"items"/tensor fields."""
     name = type_name(value)
     try:
-        if value is None or type(value) in (bool, int, float, str):
+        if type(value) is str:
+            return {"type": name, "value": value[:MAX_STRING]}
+        if value is None or type(value) in (bool, int, float):
             return {"type": name, "value": value}
         if isinstance(value, torch.Tensor):
             return _describe_tensor(value, name)
@@ -49,14 +67,15 @@ def describe(value: Any, depth: int = 0) -> dict[str, Any]:
             }
         if isinstance(value, (int, float, str)):  # a subclass: keep the value, not the behaviour
             base = int if isinstance(value, int) else float if isinstance(value, float) else str
-            return {"type": name, "value": base(value)}
+            plain = base(value)
+            return {"type": name, "value": plain[:MAX_STRING] if isinstance(plain, str) else plain}
     except Exception as error:  # a hostile or broken object: say so, do not crash the probe
         return {"type": name, "broken": f"{type(error).__name__}: {error}"[:300]}
     return {"type": name}
 
 
-def _describe_tensor(value: torch.Tensor, name: str) -> dict[str, Any]:
-    info: dict[str, Any] = {
+def _describe_tensor(value: torch.Tensor, name: str) -> Described:
+    info: Described = {
         "type": name,
         "dtype": str(value.dtype).replace("torch.", ""),
         "shape": list(value.shape),
@@ -68,7 +87,7 @@ def _describe_tensor(value: torch.Tensor, name: str) -> dict[str, Any]:
     return info
 
 
-def number(description: dict[str, Any]) -> float | None:
+def number(description: Described | dict[str, Any]) -> float | None:
     """The numeric value of a described scalar (int, float, 0-d tensor), else None."""
     if description.get("type") == "bool":
         return None

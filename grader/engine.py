@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import assignment as assignments
-from grader.discover import Submission, copy_into, extract_zip, find_code
+from grader.discover import Submission, Unpacked, submission_at, unpack
 from grader.errors import InputError, SetupError
 from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options
 from grader.resources import Resources
@@ -75,21 +75,23 @@ class Engine:
         self.close()
 
     def start(self) -> None:
-        """Prepare weights, preload, fork the zygote; then (only then) load the reference."""
+        """Prepare weights, start the zygote; preload here meanwhile; then load the reference."""
+        from grader.zygote import Zygote, ZygoteConfig
+
         resources_module = importlib.import_module(self.assignment.resources)
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         options = {"weights": self.settings.weights}
         if self._uses_answer_key():
             options = key_options(options, self.assignment.answer_key_dir)
         self.resources = resources_module.prepare(options, self.settings.cache_dir)
-        resources_module.preload(self.resources)
-        importlib.import_module(self.assignment.probes)
-        from grader import worker
-        from grader.zygote import Zygote
-
         self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
         os.chmod(self._temp, 0o711)  # the worker passes through to its own scratch only
-        self._zygote = Zygote.start(worker.serve, self._temp / "zygote.sock")
+        # The zygote is a fresh interpreter preloading on the other core while this
+        # process does its own preload: it never holds anything of the grader's.
+        config = ZygoteConfig(self.assignment.resources, self.resources, self.assignment.probes)
+        self._zygote = Zygote.start(config, self._temp)
+        resources_module.preload(self.resources)
+        importlib.import_module(self.assignment.probes)
         import torch
 
         torch.set_num_threads(max(1, self.settings.threads))
@@ -97,6 +99,7 @@ class Engine:
         if isinstance(provider, AnswerKey):
             provider.verify(self.resources.describe)
         self.provider = self._wrap_provider(provider) if self._wrap_provider else provider
+        self._zygote.wait_ready()
 
     def _uses_answer_key(self) -> bool:
         """Whether expected values will come from the answer key, decided without importing the reference."""
@@ -162,29 +165,29 @@ class Engine:
         opened = self.open_session(submission, work)
         if isinstance(opened, SubmissionResult):
             return opened
-        session, source = opened
+        session, source, unpacked = opened
         try:
             session.start()
             checks = self._run_checks(session)
         finally:
             session.close()
-        return self._assemble(submission, source, session, checks)
+        return self._assemble(submission, source, session, checks, unpacked.notices)
 
-    def open_session(self, submission: Submission, work: Path) -> tuple[SubmissionSession, Source] | SubmissionResult:
+    def open_session(
+        self, submission: Submission, work: Path
+    ) -> tuple[SubmissionSession, Source, Unpacked] | SubmissionResult:
         """A session on `submission` with its files in `work`, or an error result if it has no code."""
         module = self.assignment.module
-        if submission.origin.suffix == ".zip" and submission.code is None and submission.problem.startswith("zip"):
-            submission = extract_zip(submission, work / "unzipped", module)
-        if submission.code is None:
-            return self._error(submission, f"Nothing to grade: {submission.problem}.")
-        try:
-            source = read_source(submission.code, module)
-        except InputError as error:
-            return self._error(submission, str(error))
         scratch = work / "scratch"
         scratch.mkdir()
-        code_in_scratch = copy_into(submission, scratch)
-        request = dict(source.load_request, filename=str(code_in_scratch.relative_to(scratch)))
+        unpacked = unpack(submission, scratch, module)
+        if unpacked.code is None:
+            return self._error(submission, f"Nothing to grade: {unpacked.problem}.", unpacked.notices)
+        try:
+            source = read_source(unpacked.code, module)
+        except InputError as error:
+            return self._error(submission, str(error), unpacked.notices)
+        request = dict(source.load_request, filename=str(unpacked.code.relative_to(scratch)))
         resources = self.resources or Resources()
         environment = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -198,19 +201,19 @@ class Engine:
             scratch=str(scratch),
             limits=self.limits,
             readable=resources.readable,
-            hidden=self._hidden(),
             isolate=self.settings.isolate,
             environment=tuple(environment.items()),
             uid=self.settings.sandbox_uid,
             user_namespace=self.settings.user_namespace,
         )
+        hidden = self._hidden()
         session = SubmissionSession(
-            spawn=lambda: self._zygote.spawn(policy),
+            spawn=lambda: self._zygote.spawn(policy, hidden),
             load_request=request,
             probes_module=self.assignment.probes,
             limits=self.limits,
         )
-        return session, source
+        return session, source, unpacked
 
     def become_slot(self, number: int) -> None:
         """In an engine forked from this one (batch.py): its own zygote connection and sandbox user.
@@ -285,7 +288,12 @@ class Engine:
         return list(collector.results)
 
     def _assemble(
-        self, submission: Submission, source: Source, session: SubmissionSession, checks: list[CheckResult]
+        self,
+        submission: Submission,
+        source: Source,
+        session: SubmissionSession,
+        checks: list[CheckResult],
+        notices: tuple[str, ...],
     ) -> SubmissionResult:
         questions = []
         for question in self.assignment.questions:
@@ -309,7 +317,7 @@ class Engine:
         report = session.load_report
         return SubmissionResult(
             id=submission.id,
-            source=str(submission.origin),
+            source=submission.source,
             status=status,
             score=round_score(sum(q.score for q in questions)),
             max_score=round_score(sum(q.max_score for q in questions)),
@@ -318,11 +326,12 @@ class Engine:
             load_failures=tuple(report.failures) if report else (),
             output=session.output[-4000:],
             protections=session.protections or {},
+            notices=notices,
         )
 
-    def _error(self, submission: Submission, message: str) -> SubmissionResult:
+    def _error(self, submission: Submission, message: str, notices: tuple[str, ...] = ()) -> SubmissionResult:
         """A submission that cannot be loaded at all: every question scores 0."""
-        return self.assignment.ungraded(submission.id, str(submission.origin), message)
+        return self.assignment.ungraded(submission.id, submission.source, message, notices)
 
 
 class _ReferenceSession:
@@ -361,13 +370,7 @@ def grade_submission(
     loaded = assignments.load(assignment)
     if not path.exists():
         raise InputError(f"{path} does not exist.")
-    if path.is_dir():
-        code, problem = find_code(path, loaded.module)
-        submission = Submission(path.name, path, code, path, problem)
-    elif path.suffix == ".zip":
-        submission = Submission(path.stem, path, None, None, problem="zip not yet extracted")
-    else:
-        submission = Submission(path.stem, path, path, None)
+    submission = submission_at(path)
     with Engine(loaded, settings or Settings()) as engine:
         result = engine.grade(submission)
         return (result, engine.describe) if with_settings else result

@@ -163,7 +163,7 @@ def record_answer_key(
     itself fails a check: a key made from a broken rubric would mislead students.
     (`visibility="all"` records what every check asks for: the project's tests compare.)
     """
-    from grader.discover import Submission
+    from grader.discover import submission_at
     from grader.engine import Engine
     from grader.expected import Recorder
     from grader.settings import Settings
@@ -177,7 +177,7 @@ def record_answer_key(
         return recorders[-1]
 
     with Engine(assignment, settings, wrap_provider=record) as engine:
-        result = engine.grade(Submission("reference", source, source, None))
+        result = engine.grade(submission_at(source, "reference"))
         describe = engine.describe
     failed = [f"{c.question}.{c.name}: {c.message}" for c in result.checks() if not c.passed]
     if result.status != "graded" or failed or not result.checks():

@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from grader import untrusted
 from grader.results import RunResult, SubmissionResult, grades_csv, round_score, write_atomic
 
 _BINS = 10
@@ -31,10 +32,12 @@ class FailedCheck:
     hint: str
 
 
-def environment() -> jinja2.Environment:
+def environment(*, markdown: bool = False) -> jinja2.Environment:
+    """Templates for pages (HTML-escaped) or, with `markdown`, for Markdown (every value escaped as Markdown)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
+        autoescape=not markdown,
+        finalize=_markdown_value if markdown else None,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
@@ -42,6 +45,10 @@ def environment() -> jinja2.Environment:
     )
     env.filters["points"] = points
     return env
+
+
+def _markdown_value(value: Any) -> Any:
+    return untrusted.markdown(value) if isinstance(value, str) else value
 
 
 def points(value: float) -> str:
@@ -123,23 +130,23 @@ def protections_summary(run: RunResult) -> dict[str, list[str]]:
     return {"active": sorted(active or []), "missing": sorted(missing)}
 
 
-def render_all(run: RunResult, out: Path, *, timings: dict[str, float] | None = None) -> None:
-    """Write grades.csv, index.html, summary.md and students/<id>.html under `out`."""
+def render_all(run: RunResult, out: Path) -> None:
+    """Write grades.csv, index.html, summary.md and students/<file stem>.html under `out`."""
     env = environment()
     stats = class_statistics(run)
     context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.settings.get("weights", {}),
                "notes": run.settings.get("notes", []), "student_file": student_file}  # fmt: skip
     write_atomic(out / "grades.csv", grades_csv(run))
     write_atomic(out / "index.html", env.get_template("index.html.j2").render(**context))
-    write_atomic(out / "summary.md", env.get_template("summary.md.j2").render(**context))
+    write_atomic(out / "summary.md", environment(markdown=True).get_template("summary.md.j2").render(**context))
     template = env.get_template("student.html.j2")
     for sub in run.submissions:
         write_atomic(out / "students" / student_file(sub.id), template.render(sub=sub, **student_context(run, sub)))
 
 
 def student_file(sub_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sub_id)
-    return f"{safe}.html"
+    """The page of a submission: one file per id, never shared (see untrusted.file_stem)."""
+    return f"{untrusted.file_stem(sub_id)}.html"
 
 
 def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
@@ -161,4 +168,4 @@ def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
 
 def render_student_markdown(run: RunResult, sub: SubmissionResult) -> str:
     """A Markdown report of one submission (the CI job summary), student view."""
-    return environment().get_template("student.md.j2").render(sub=sub, **student_context(run, sub))
+    return environment(markdown=True).get_template("student.md.j2").render(sub=sub, **student_context(run, sub))

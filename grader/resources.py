@@ -22,3 +22,11 @@ class Resources:
     environment: dict[str, str] = field(default_factory=dict)
     readable: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"describe": self.describe, "environment": self.environment, "readable": list(self.readable),
+                "notes": list(self.notes)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Resources:
+        return cls(dict(data["describe"]), dict(data["environment"]), tuple(data["readable"]), tuple(data["notes"]))

@@ -1,9 +1,12 @@
 """Result records: a check, a question, a submission, a run; and writing them safely.
 
-Records are frozen dataclasses with `to_dict`/`from_dict`. Files are written atomically
-(a temporary file renamed into place), so an interrupted run never leaves a half-written
-result. `results.json` holds no timings or dates: two runs over the same input give
-identical files; timings go to `timings.json`.
+Records are frozen dataclasses with `to_dict`/`from_dict`. Every string a record holds
+may come from a submission (an id, an exception message, printed output), so each
+record makes its strings valid Unicode of bounded length when it is built
+(`untrusted.text`); writers then escape them for their format. Files are written
+atomically (a temporary file renamed into place), so an interrupted run never leaves a
+half-written result. `results.json` holds no timings or dates: two runs over the same
+input give identical files; timings go to `timings.json`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,24 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("graded", "error", "timeout")
+from grader import untrusted
+
+# How long each kind of text may be in a record (characters).
+MESSAGE_CHARS = 4000
+OUTPUT_CHARS = 16384
+NAME_CHARS = 1024
+
+
+def _clean_fields(record: Any, limits: dict[str, int]) -> None:
+    """In __post_init__ of a frozen record: make its string fields valid and bounded."""
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, str):
+            object.__setattr__(record, item.name, untrusted.text(value, limits.get(item.name, MESSAGE_CHARS)))
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,9 @@ class CheckResult:
     mistake: str = ""
     line: int | None = None
 
+    def __post_init__(self) -> None:
+        _clean_fields(self, {"name": NAME_CHARS, "question": NAME_CHARS, "visibility": NAME_CHARS})
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -48,6 +67,41 @@ class CheckResult:
         if self.visibility == "hidden":
             view["message"] = "" if self.passed else "This hidden check failed."
         return view
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A unit of the submission (a notebook cell, a top-level statement) that failed to run."""
+
+    unit: str
+    type: str
+    message: str
+    line: int | None = None
+    excerpt: str = ""
+    traceback: str = ""
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, {"unit": NAME_CHARS, "type": NAME_CHARS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadFailure:
+        line = data.get("line")
+        return cls(
+            unit=str(data.get("unit", "?")),
+            type=str(data.get("type", "Error")),
+            message=str(data.get("message", "")),
+            line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+            excerpt=str(data.get("excerpt", "")),
+            traceback=str(data.get("traceback", "")),
+        )
+
+    def summary(self, limit: int = 300) -> str:
+        """One line: "cell 3 failed to run: NameError: name 'x' is not defined"."""
+        message = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return f"{self.unit} failed to run: {self.type}: {message[:limit]}".rstrip(": ")
 
 
 @dataclass(frozen=True)
@@ -84,10 +138,16 @@ class SubmissionResult:
     max_score: float
     questions: tuple[QuestionResult, ...] = ()
     message: str = ""
-    load_failures: tuple[dict[str, Any], ...] = ()
+    load_failures: tuple[LoadFailure, ...] = ()
     output: str = ""
     protections: dict[str, list[str]] = field(default_factory=dict)
     fingerprint: str = ""
+    notices: tuple[str, ...] = ()  # what was left out of the submission, and why
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, {"id": NAME_CHARS, "source": NAME_CHARS, "output": OUTPUT_CHARS})
+        object.__setattr__(self, "notices", tuple(untrusted.text(n, MESSAGE_CHARS) for n in self.notices))
+        object.__setattr__(self, "protections", untrusted.clean(self.protections, NAME_CHARS))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,9 +158,10 @@ class SubmissionResult:
             "max_score": self.max_score,
             "message": self.message,
             "questions": [q.to_dict() for q in self.questions],
-            "load_failures": list(self.load_failures),
+            "load_failures": [f.to_dict() for f in self.load_failures],
             "output": self.output,
             "protections": self.protections,
+            "notices": list(self.notices),
             "fingerprint": self.fingerprint,
         }
 
@@ -114,10 +175,11 @@ class SubmissionResult:
             max_score=data["max_score"],
             questions=tuple(QuestionResult.from_dict(q) for q in data.get("questions", [])),
             message=data.get("message", ""),
-            load_failures=tuple(data.get("load_failures", [])),
+            load_failures=tuple(LoadFailure.from_dict(f) for f in data.get("load_failures", [])),
             output=data.get("output", ""),
             protections=data.get("protections", {}),
             fingerprint=data.get("fingerprint", ""),
+            notices=tuple(data.get("notices", [])),
         )
 
     def checks(self) -> list[CheckResult]:
@@ -182,5 +244,5 @@ def grades_csv(run: RunResult) -> str:
     names = [q["name"] for q in run.questions]
     writer.writerow(["id", "total", *names])
     for sub in run.submissions:
-        writer.writerow([sub.id, sub.score, *(sub.question_score(n) for n in names)])
+        writer.writerow([untrusted.csv_cell(sub.id), sub.score, *(sub.question_score(n) for n in names)])
     return stream.getvalue()

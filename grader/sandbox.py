@@ -2,8 +2,12 @@
 
 A worker is two processes forked from the zygote. The supervisor (see `zygote.py`)
 calls `enter_namespaces` and forks the worker, which becomes PID 1 of a fresh PID
-namespace and calls `confine` before it touches student code. Every step is the
-kernel's, not Python's, so student code cannot undo it:
+namespace and waits. Only then does the supervisor learn which folders to hide (the
+class, the outputs, the reference), cover them in the shared mount namespace and work
+out what the worker may read (`prepare`); the worker gets just that list, and calls
+`confine` before it touches student code. So the worker's memory never holds the
+hidden folders' names. Every step is the kernel's, not Python's, so student code
+cannot undo it:
 
 - PID namespace: killing the worker kills every process it started, daemons included.
 - network namespace: no interface but a down loopback, so no connection anywhere.
@@ -24,6 +28,7 @@ import ctypes
 import os
 import platform
 import resource
+import shutil
 import signal
 import site
 import stat
@@ -72,14 +77,17 @@ class Limits:
         }
 
 
+class SandboxError(Exception):
+    """The sandbox could not be set up; the worker never runs student code then."""
+
+
 @dataclass(frozen=True)
 class Policy:
-    """What one worker may see and use."""
+    """What one worker may see and use (the folders it must not see travel apart: see `prepare`)."""
 
     scratch: str
     limits: Limits = field(default_factory=Limits)
     readable: tuple[str, ...] = ()
-    hidden: tuple[str, ...] = ()
     isolate: bool = True
     environment: tuple[tuple[str, str], ...] = ()
     uid: int = SANDBOX_UID_BASE
@@ -147,7 +155,20 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
-def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]) -> Protections:
+def prepare(policy: Policy, hidden: tuple[str, ...], namespaces: tuple[str, ...]) -> list[str]:
+    """In the supervisor, once the worker is forked: build its mount view; what it may read.
+
+    With a mount namespace, the `hidden` folders are covered by empty tmpfs (and so are
+    folders an unprivileged user may not pass through), and scratch becomes a size-limited
+    tmpfs. The list returned (for Landlock) leaves out every hidden folder either way.
+    """
+    if "mount" in namespaces:
+        real_root = os.geteuid() == 0 and "user" not in namespaces
+        _build_mount_view(_libc(), policy, hidden, switch_user=real_root)
+    return _readable_paths(policy, hidden)
+
+
+def confine(policy: Policy, namespaces: tuple[str, ...], readable: list[str], keep_fds: Iterable[int]) -> Protections:
     """In the worker, before student code: apply every remaining protection."""
     libc = _libc()
     active: list[str] = []
@@ -167,7 +188,10 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
     if "ipc" in namespaces:
         active.append("ipc namespace")
     if "mount" in namespaces:
-        _build_mount_view(libc, policy, switch_user=real_root)
+        # The supervisor built the rest of the view; /proc must be mounted from inside
+        # the new PID namespace to show only its processes.
+        flags = ctypes.c_ulong(_MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
         active.append("mount namespace")
     os.chdir(policy.scratch)
     if policy.isolate:
@@ -186,7 +210,7 @@ def confine(policy: Policy, namespaces: tuple[str, ...], keep_fds: Iterable[int]
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if policy.isolate:
         try:
-            granted = landlock.restrict(_readable_paths(policy), [policy.scratch])
+            granted = landlock.restrict(readable, [policy.scratch])
         except (landlock.LandlockError, OSError):
             granted = None
         if granted is not None:
@@ -263,13 +287,13 @@ def _address_space_now() -> int:
     return 0
 
 
-def _base_readable(policy: Policy) -> list[Path]:
+def _base_readable(policy: Policy, hidden_paths: tuple[str, ...]) -> list[Path]:
     """The interpreter, its libraries, the system's shared libraries and `policy.readable`.
 
     Every sys.path entry counts (user site-packages, .pth paths, dist-packages), except
     one that holds a hidden folder: that is a project checkout, not a library folder.
     """
-    hidden = [Path(os.path.realpath(p)) for p in policy.hidden]
+    hidden = [Path(os.path.realpath(p)) for p in hidden_paths]
     library = [p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)
                and not any(Path(os.path.realpath(p)) in h.parents for h in hidden)]  # fmt: skip
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), *library,
@@ -278,11 +302,11 @@ def _base_readable(policy: Policy) -> list[Path]:
     return sorted({Path(os.path.realpath(p)) for p in paths if os.path.exists(p)})
 
 
-def _readable_paths(policy: Policy) -> list[str]:
+def _readable_paths(policy: Policy, hidden_paths: tuple[str, ...]) -> list[str]:
     """What Landlock lets the worker read: the base set minus every hidden folder."""
-    hidden = [Path(os.path.realpath(path)) for path in policy.hidden]
+    hidden = [Path(os.path.realpath(path)) for path in hidden_paths]
     allowed: list[str] = []
-    for path in _base_readable(policy):
+    for path in _base_readable(policy, hidden_paths):
         if any(path == h or h in path.parents for h in hidden):
             continue
         if any(path in h.parents for h in hidden):
@@ -306,17 +330,13 @@ def _children_except(folder: Path, hidden: list[Path]) -> list[str]:
     return kept
 
 
-def _build_mount_view(libc: ctypes.CDLL, policy: Policy, *, switch_user: bool) -> None:
-    """Fresh /proc, hidden folders covered, scratch on tmpfs, the interpreter reachable."""
+def _build_mount_view(libc: ctypes.CDLL, policy: Policy, hidden_paths: tuple[str, ...], *, switch_user: bool) -> None:
+    """Hidden folders covered, scratch on tmpfs, the interpreter reachable (/proc: see `confine`)."""
     _check(libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_PRIVATE), None), "mount private")
-    _check(
-        libc.mount(b"proc", b"/proc", b"proc", ctypes.c_ulong(_MS_NOSUID | _MS_NODEV | _MS_NOEXEC), None),
-        "mount /proc",
-    )
     scratch = Path(policy.scratch)
-    needed = _base_readable(policy)
+    needed = _base_readable(policy, hidden_paths)
     covers: dict[Path, set[Path]] = {}
-    for hidden in map(Path, policy.hidden):
+    for hidden in (Path(os.path.realpath(p)) for p in hidden_paths):
         if hidden.exists():
             covers.setdefault(hidden, set()).update(n for n in [*needed, scratch] if hidden in n.parents)
     if switch_user:
@@ -373,19 +393,21 @@ def _cover(libc: ctypes.CDLL, cover: Path, keep: list[Path]) -> None:
 
 def _scratch_on_tmpfs(libc: ctypes.CDLL, scratch: Path, size_mb: int, owner: int) -> None:
     """Replace scratch by a size-limited tmpfs holding a copy of what the grader put there."""
-    files = {}
-    for file in scratch.rglob("*"):
-        if file.is_file() and not file.is_symlink():
-            files[file.relative_to(scratch)] = file.read_bytes()
+    # The grader's copy stays reachable through a descriptor while the tmpfs covers it;
+    # files are copied in blocks, never read whole.
+    original = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    files = sorted(p.relative_to(scratch) for p in scratch.rglob("*") if p.is_file() and not p.is_symlink())
     options = f"mode=700,size={size_mb}m,uid={owner},gid={owner}"
     _check(
         libc.mount(b"tmpfs", str(scratch).encode(), b"tmpfs", ctypes.c_ulong(_MS_NOSUID | _MS_NODEV), options.encode()),
         "mount scratch",
     )
-    for relative, content in files.items():
+    for relative in files:
         target = scratch / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        with open(f"/proc/self/fd/{original}/{relative}", "rb") as reading, open(target, "wb") as writing:
+            shutil.copyfileobj(reading, writing, 1 << 20)
         os.chown(target, owner, owner)
         for parent in target.relative_to(scratch).parents:
             os.chown(scratch / parent, owner, owner)
+    os.close(original)

@@ -5,17 +5,28 @@ data. It never lets the worker take the grader down: a request that runs past it
 timeout kills the worker, a crash or a garbled reply is reported, and the next request
 starts a fresh worker (reloading the submission) so that the remaining checks still
 run. Time spent in all workers counts against the submission's budget.
+
+Every reply is checked before use (`schema.py`): it must answer the request just sent
+(its id), be the only thing the worker sent, and have the shape of the worker's
+envelope and of the probe's return annotation. Anything else fails that request as a
+"protocol" failure and the worker is replaced.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import itertools
+import select
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader import wire
+from grader import schema, untrusted, wire
 from grader.expected import digest
+from grader.results import LoadFailure as FailedUnit
 from grader.sandbox import Limits
 from grader.zygote import WorkerProcess
 
@@ -27,9 +38,9 @@ class StudentError(Exception):
 
     def __init__(self, probe: str, error: dict[str, Any]) -> None:
         self.probe = probe
-        self.type = str(error.get("type", "Exception"))
-        self.detail = str(error.get("message", ""))
-        self.traceback = str(error.get("traceback", ""))
+        self.type = untrusted.text(error.get("type", "Exception"), 200)
+        self.detail = untrusted.text(error.get("message", ""), 2000)
+        self.traceback = untrusted.text(error.get("traceback", ""), 4000)
         self.location = error.get("location") if isinstance(error.get("location"), dict) else None
         super().__init__(self.summary())
 
@@ -55,10 +66,9 @@ class LoadFailure(WorkerFailure):
 
 @dataclass
 class LoadReport:
-    """What loading found: the units that failed, and the names the module defines."""
+    """What loading found: the units that failed."""
 
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    defined: list[str] = field(default_factory=list)
+    failures: list[FailedUnit] = field(default_factory=list)
 
 
 def _short_file(path: Any) -> str:
@@ -93,6 +103,7 @@ class SubmissionSession:
         # fail at once instead of spending the budget the other questions need.
         self.question = ""
         self._stuck: dict[str, list[WorkerFailure]] = {}
+        self._ids = itertools.count(1)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -149,11 +160,17 @@ class SubmissionSession:
 
     def _probe(self, name: str, args: dict[str, Any]) -> Any:
         worker = self._ensure_worker()
+        what = f"the check's call ({name})"
         reply = self._request(worker, {"op": "probe", "probes": self._probes, "name": name, "args": args},
-                              self.limits.request_seconds, what=f"the check's call ({name})")  # fmt: skip
-        if reply.get("ok"):
-            return reply.get("value")
-        raise StudentError(name, reply.get("error") or {})
+                              self.limits.request_seconds, what=what)  # fmt: skip
+        if not reply["ok"]:
+            raise StudentError(name, reply["error"])
+        try:
+            schema.validate(reply["value"], _probe_type(self._probes, name), "answer")
+        except schema.SchemaError as error:
+            self._drop(worker)
+            raise WorkerFailure("protocol", f"the worker's answer to {what} is malformed ({error})") from None
+        return reply["value"]
 
     def _request(self, worker: WorkerProcess, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
         budget = self.remaining()
@@ -165,9 +182,14 @@ class SubmissionSession:
             )
         limit = min(timeout, budget)
         started = time.monotonic()
+        request = dict(request, id=next(self._ids))
         try:
+            if _unsolicited(worker.rpc):
+                raise wire.ProtocolError("it sent data nobody asked for")
             wire.send(worker.rpc, request)
             reply = wire.receive(worker.rpc, limit)
+            if _unsolicited(worker.rpc):
+                raise wire.ProtocolError("it sent more than one reply")
         except wire.Timeout:
             self._drop(worker)
             if limit < timeout:
@@ -187,9 +209,13 @@ class SubmissionSession:
             raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what}: {error}") from None
         finally:
             self.elapsed += time.monotonic() - started
-        if not isinstance(reply, dict):
+        try:
+            schema.validate(reply, schema.Reply)
+            if reply["id"] != request["id"]:
+                raise schema.SchemaError(f"it answers request {reply['id']}, not {request['id']}")
+        except schema.SchemaError as error:
             self._drop(worker)
-            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what}")
+            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what} ({error})") from None
         return reply
 
     # -- workers ---------------------------------------------------------------------
@@ -205,11 +231,13 @@ class SubmissionSession:
             raise LoadFailure("load", f"the sandboxed worker could not start: {error}") from None
         finally:
             self.elapsed += time.monotonic() - started
-        if not isinstance(ready, dict) or ready.get("event") != "ready":
+        try:
+            schema.validate(ready, schema.Ready, "ready")
+        except schema.SchemaError:
             self._retire(worker)
             detail = ready.get("error") if isinstance(ready, dict) else ready
-            raise LoadFailure("load", f"the sandbox could not be set up: {detail}")
-        self.protections = ready.get("protections")
+            raise LoadFailure("load", f"the sandbox could not be set up: {untrusted.text(detail, 500)}") from None
+        self.protections = ready["protections"]
         request = dict(self._load_request, op="load", unit_seconds=self.limits.request_seconds)
         try:
             reply = self._request(worker, request, self.remaining(), what="loading your code")
@@ -221,15 +249,18 @@ class SubmissionSession:
             else:
                 message = str(failure)
             raise LoadFailure(kind, message) from None
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
+        if not reply["ok"]:
             self._drop(worker)
-            raise LoadFailure("load", f"your code could not be loaded: {StudentError('load', error).summary()}")
-        value = reply.get("value") or {}
-        if self.load_report is None:
-            self.load_report = LoadReport(
-                failures=list(value.get("failures", [])), defined=list(value.get("defined", []))
+            raise LoadFailure(
+                "load", f"your code could not be loaded: {StudentError('load', reply['error']).summary()}"
             )
+        try:
+            schema.validate(reply["value"], schema.LoadValue, "load report")
+        except schema.SchemaError as error:
+            self._drop(worker)
+            raise LoadFailure("protocol", f"the worker sent a malformed load report ({error})") from None
+        if self.load_report is None:
+            self.load_report = LoadReport(failures=[FailedUnit.from_dict(f) for f in reply["value"]["failures"]])
         self._worker = worker
         return worker
 
@@ -251,3 +282,21 @@ class SubmissionSession:
             if report.output:
                 self.output = (self.output + report.output)[-16384:]
         return report
+
+
+def _unsolicited(channel: socket.socket) -> bool:
+    """True when the worker has sent something (or closed) with no request outstanding."""
+    readable, _, _ = select.select([channel], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return bool(channel.recv(1, socket.MSG_PEEK))
+    except OSError:
+        return False  # closed or reset: the next read reports the crash
+
+
+@functools.cache
+def _probe_type(probes: str, name: str) -> Any:
+    """The return annotation of probe `name`: the shape its answer must have."""
+    function = getattr(importlib.import_module(probes), name, None)
+    return schema.return_type(function) if function is not None else Any

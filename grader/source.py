@@ -9,20 +9,22 @@ file.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from grader.discover import INPUT_LIMITS, InputLimits
 from grader.errors import InputError
 
 # Cell magics whose body is ordinary Python: run the body without the magic line.
 _TRANSPARENT_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 _MAGIC_LINE = re.compile(r"^(\s*)(?:[%!?]|\w+\s*=\s*[%!])")
-_MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,24 +37,56 @@ class Source:
     text: str
 
 
-def read_source(path: Path, module: str) -> Source:
-    """Read `path` (.py or .ipynb); raise InputError if it cannot be read or parsed."""
+def read_source(path: Path, module: str, limits: InputLimits = INPUT_LIMITS) -> Source:
+    """Read `path` (.py or .ipynb); raise InputError if it cannot be read or parsed.
+
+    A .py file is decoded by Python's own rules (a byte-order mark, a PEP 263 coding
+    line, else UTF-8), so any file Python would import loads here. A notebook's code
+    cells count against the code limit; its outputs (plots) only against the file limit.
+    """
+    notebook = path.suffix == ".ipynb"
+    limit = (limits.notebook_mb if notebook else limits.code_mb) * 1024 * 1024
     try:
-        if path.stat().st_size > _MAX_SOURCE_BYTES:
-            raise InputError(
-                f"{path} is larger than {_MAX_SOURCE_BYTES // 1024 // 1024} MB; clear the notebook's outputs and resubmit."
-            )
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; save it again as UTF-8.") from None
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as error:
-        raise InputError(f"{path} cannot be read: {error.strerror}.") from None
-    if path.suffix == ".ipynb":
+        raise InputError(f"{path.name} cannot be read: {error.strerror}.") from None
+    if len(data) > limit:
+        what = "notebook (outputs included)" if notebook else "code file"
+        raise InputError(f"{path.name} is larger than the grader reads for a {what} ({limit // 1024 // 1024} MB).")
+    if notebook:
+        text = _decode_notebook(path, data)
         cells = notebook_cells(path, text)
+        code_bytes = sum(len(cell["original"].encode("utf-8", "replace")) for cell in cells)
+        if code_bytes > limits.code_mb * 1024 * 1024:
+            raise InputError(f"{path.name} holds more than {limits.code_mb} MB of code in its code cells.")
         request = {"kind": "ipynb", "module": module, "filename": path.name, "cells": cells}
         return Source(path, "ipynb", request, text)
+    text = decode_python(path, data)
     request = {"kind": "py", "module": module, "filename": path.name, "source": text}
     return Source(path, "py", request, text)
+
+
+def decode_python(path: Path, data: bytes) -> str:
+    """Python source bytes as text, by the rules the interpreter uses (PEP 263, PEP 3120)."""
+    fix = "save it as UTF-8, or declare its encoding on the first line (# -*- coding: cp1252 -*-)"
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        if "unknown encoding" in str(error):
+            raise InputError(f"{path.name} declares an encoding Python does not know ({error}); {fix}.") from None
+        raise InputError(f"{path.name} is not UTF-8 text and has no coding line; {fix}.") from None
+    try:
+        return data.decode(encoding).removeprefix("\ufeff")
+    except (LookupError, UnicodeDecodeError):
+        raise InputError(f"{path.name} is not valid {encoding} text (the encoding it declares); {fix}.") from None
+
+
+def _decode_notebook(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name} is not a valid notebook (not UTF-8 text); re-save it from Jupyter.") from None
 
 
 def notebook_cells(path: Path, text: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader import assignment as assignments
-from grader.discover import Submission, find_code
+from grader.discover import submission_at
 from grader.engine import Engine
 from grader.errors import GraderError
 from grader.plugin import GradingContext
@@ -59,11 +59,7 @@ def context_for_pytest(config: pytest.Config) -> GradingContext:
         loaded = assignments.load(None)
         if not path.exists():
             raise pytest.UsageError(f"--submission {path} does not exist")
-        if path.is_dir():
-            code, problem = find_code(path, loaded.module)
-            submission = Submission(path.name, path, code, path, problem)
-        else:
-            submission = Submission(path.stem, path, path, None)
+        submission = submission_at(path)
         visibility = "public" if config.getoption("grader_public") else "all"
         engine = Engine(loaded, Settings(weights=config.getoption("grader_weights"), visibility=visibility))
         engine.start()
@@ -73,7 +69,7 @@ def context_for_pytest(config: pytest.Config) -> GradingContext:
     opened = engine.open_session(submission, work)
     if not isinstance(opened, tuple):
         raise pytest.UsageError(f"{path}: {opened.message}")
-    session, _ = opened
+    session = opened[0]
     session.start()
     assert engine.provider is not None
     context = GradingContext(session=session, provider=engine.provider, visibility=visibility)

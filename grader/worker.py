@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import linecache
 import os
 import signal
@@ -30,28 +31,45 @@ class UnitTimeout(BaseException):
     """Raised by the alarm inside a unit that runs too long (BaseException: not caught by `except Exception`)."""
 
 
-def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int) -> None:
-    """Entry point in the worker process: confine, report readiness, answer requests."""
+def _exit(code: int) -> None:
+    """Leave at once (no cleanup code of the student's runs), keeping what was printed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a student may have replaced or closed the streams
+            pass
+    os._exit(code)
+
+
+def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int, setup_fd: int) -> None:
+    """Entry point in the worker process: wait for the supervisor's setup, confine, answer requests."""
     channel = socket.socket(fileno=rpc_fd)
     try:
-        protections = sandbox.confine(policy, namespaces, keep_fds={rpc_fd})
+        with os.fdopen(setup_fd, "rb") as setup:
+            plan = json.loads(setup.read())
+        if "error" in plan:
+            raise sandbox.SandboxError(plan["error"])
+        protections = sandbox.confine(policy, namespaces, readable=plan["readable"], keep_fds={rpc_fd})
     except Exception as error:  # fail closed: never run student code half-confined
         wire.send(channel, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
-        os._exit(71)
+        _exit(71)
     wire.send(channel, {"event": "ready", "protections": protections.to_dict()})
     state: dict[str, Any] = {}
     while True:
         try:
             request = wire.receive(channel)
         except wire.ProtocolError:
-            os._exit(0)
+            _exit(0)
+        if not isinstance(request, dict):
+            _exit(0)
         reply = _handle(request, state, policy)
         try:
-            wire.send(channel, reply)
-        except TypeError as error:
-            wire.send(channel, _failure("ProbeError", f"the reply could not be sent: {error}"))
+            wire.send(channel, reply | {"id": request.get("id")})
+        except (TypeError, ValueError, OverflowError) as error:
+            failure = _failure("ProbeError", f"the answer could not be sent: {error}")
+            wire.send(channel, failure | {"id": request.get("id")})
         if request.get("op") == "exit":
-            os._exit(0)
+            _exit(0)
 
 
 def _handle(request: dict[str, Any], state: dict[str, Any], policy: sandbox.Policy) -> dict[str, Any]:
@@ -143,8 +161,7 @@ def _load(request: dict[str, Any], scratch: str) -> types.ModuleType:
         if failure is not None:
             failure.update(unit=label, line=first_line, excerpt=_excerpt(source))
             failures.append(failure)
-    defined = sorted(key for key in module.__dict__ if not key.startswith("__"))
-    module.__grader_load_report__ = {"failures": failures, "defined": defined}  # type: ignore[attr-defined]
+    module.__grader_load_report__ = {"failures": failures}  # type: ignore[attr-defined]
     return module
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import EngineProcess
-from grader.discover import Submission, find_code
+from grader.discover import Submission, submission_at
 from grader.results import SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
@@ -35,12 +35,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def as_submission(path: Path, sub_id: str | None = None) -> Submission:
     """A file or folder as the discovery step would present it."""
-    if path.is_dir():
-        code, problem = find_code(path, "cnn_basics")
-        return Submission(sub_id or path.name, path, code, path, problem)
-    if path.suffix == ".zip":
-        return Submission(sub_id or path.stem, path, None, None, problem="zip not yet extracted")
-    return Submission(sub_id or path.stem, path, path, None)
+    return submission_at(path, sub_id)
 
 
 class Grader:

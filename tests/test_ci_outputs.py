@@ -28,7 +28,7 @@ import pytest
 
 from grader import ci, kit
 from grader.assignment import load
-from grader.results import CheckResult, QuestionResult, RunResult, SubmissionResult, grades_csv
+from grader.results import CheckResult, LoadFailure, QuestionResult, RunResult, SubmissionResult, grades_csv
 from tests.conftest import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -120,15 +120,17 @@ def synthetic_run() -> RunResult:
             40,
             questions((3, 2, 5), (0, 0), None),
             load_failures=(
-                {
-                    "unit": "cell 3",
-                    "line": 1,
-                    "type": "ValueError",
-                    "message": "bad \x1b[31mvalue\x00",
-                    "excerpt": "raise ValueError('bad')",
-                    "location": {"file": "<cell 3>", "line": 1, "function": "<module>"},
-                    "traceback": '  File "<cell 3>", line 1, in <module>\n',
-                },
+                LoadFailure.from_dict(
+                    {
+                        "unit": "cell 3",
+                        "line": 1,
+                        "type": "ValueError",
+                        "message": "bad \x1b[31mvalue\x00",
+                        "excerpt": "raise ValueError('bad')",
+                        "location": {"file": "<cell 3>", "line": 1, "function": "<module>"},
+                        "traceback": '  File "<cell 3>", line 1, in <module>\n',
+                    }
+                ),
             ),
         ),
         SubmissionResult("dave", "subs/dave.zip", "error", 0, 40, (), message="dave.zip is not a readable zip file"),

@@ -123,11 +123,11 @@ def test_notebook_failing_demo_cell_is_reported(graded) -> None:
     result = graded(CORRECT / NOTEBOOK)
     assert result.score == 100
     [failure] = result.load_failures
-    assert failure["type"] == "FileNotFoundError"
-    assert "holiday_photo.jpg" in failure["message"]
-    assert failure["excerpt"] == make_notebooks.FAILING_DEMO
+    assert failure.type == "FileNotFoundError"
+    assert "holiday_photo.jpg" in failure.message
+    assert failure.excerpt == make_notebooks.FAILING_DEMO
     demo_cell = 1 + [text for _, text in make_notebooks.MAGICS].index(make_notebooks.FAILING_DEMO)
-    assert failure["unit"] == f"cell {demo_cell}"
+    assert failure.unit == f"cell {demo_cell}"
 
 
 def test_notebook_fixtures_are_up_to_date(capsys) -> None:

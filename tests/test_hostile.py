@@ -116,7 +116,7 @@ def assert_verdict(result, verdict: Verdict) -> None:
         if question not in verdict.lost:
             assert result.question_score(question) == points, f"{question} lost points it should not have"
     if verdict.load_failure:
-        assert verdict.load_failure in {failure["type"] for failure in result.load_failures}
+        assert verdict.load_failure in {failure.type for failure in result.load_failures}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ them into a StudentError for the check that asked.
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import torch
 import torch.nn as nn
@@ -23,7 +23,8 @@ import torchvision.models
 from PIL import Image
 from torchvision.models import AlexNet_Weights
 
-from grader.describe import describe
+from grader.describe import Described, describe
+from grader.schema import ErrorInfo
 from grader.tensors import Mappings, same_file_bytes
 from grader.worker import describe_exception
 
@@ -34,7 +35,78 @@ WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
 _equal = torch.equal
 
 
-def conv_out_cases(module: types.ModuleType, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+# What each probe answers: the grader checks every answer against these types before
+# a check reads it (grader/schema.py), so a forged or garbled answer fails cleanly.
+
+
+class CallResult(TypedDict):
+    """One call of a student function: its described result, or the exception it raised."""
+
+    ok: bool
+    result: NotRequired[Described]
+    error: NotRequired[ErrorInfo]
+    training_after: NotRequired[bool]
+
+
+class Parameter(TypedDict):
+    name: str
+    shape: list[int]
+    requires_grad: bool
+
+
+class TinySummary(TypedDict):
+    parameters: list[Parameter]
+    total: int
+    output: NotRequired[Described]
+
+
+class TinyForward(TypedDict):
+    mapping: str
+    output: Described
+
+
+class Gradient(TypedDict):
+    name: str
+    has_grad: bool
+
+
+class TinyGradients(TypedDict):
+    grads: list[Gradient]
+
+
+class Matches(TypedDict):
+    missing: list[str]
+    different: list[str]
+
+
+class EmbeddingReport(TypedDict):
+    result: Described
+    is_tensor: bool
+    training_after: list[bool]
+    requires_grad_unchanged: bool
+    parameters: Matches
+    hooks_added: int
+
+
+class Head(TypedDict):
+    present: bool
+    type: NotRequired[str]
+    in_features: NotRequired[int | None]
+    out_features: NotRequired[int | None]
+
+
+class FinetuneReport(TypedDict):
+    head: Head
+    names: list[str]
+    total: int
+    trainable: int
+    trainable_names: list[str]
+    backbone: NotRequired[Matches]
+    output_shape: list[int]
+    with_grad: list[str]
+
+
+def conv_out_cases(module: types.ModuleType, cases: list[dict[str, Any]]) -> list[CallResult]:
     """Call conv_out on each case ({"args": [...], "kwargs": {...}}), one result each."""
     results = []
     for case in cases:
@@ -46,7 +118,7 @@ def conv_out_cases(module: types.ModuleType, cases: list[dict[str, Any]]) -> lis
     return results
 
 
-def _parameters(model: nn.Module) -> list[dict[str, Any]]:
+def _parameters(model: nn.Module) -> list[Parameter]:
     return [
         {"name": name, "shape": list(p.shape), "requires_grad": bool(p.requires_grad)}
         for name, p in model.named_parameters()
@@ -62,11 +134,11 @@ def _build_tiny(module: types.ModuleType, num_classes: int | None) -> nn.Module:
 
 def tiny_cnn_summary(
     module: types.ModuleType, num_classes: int | None, batch: torch.Tensor | None = None
-) -> dict[str, Any]:
+) -> TinySummary:
     """Build TinyCNN(num_classes); its parameters, and its output on `batch`."""
     torch.manual_seed(0)
     model = _build_tiny(module, num_classes)
-    summary: dict[str, Any] = {
+    summary: TinySummary = {
         "parameters": _parameters(model),
         "total": sum(p.numel() for p in model.parameters()),
     }
@@ -100,7 +172,7 @@ def _load_by_shape(model: nn.Module, tensors: list[torch.Tensor]) -> str:
     return "order"
 
 
-def tiny_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor) -> dict[str, Any]:
+def tiny_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor) -> TinyForward:
     """TinyCNN(10) with the given weights loaded, run on `batch`: the logits."""
     model = _build_tiny(module, 10)
     mapping = _load_by_shape(model, tensors)
@@ -110,7 +182,7 @@ def tiny_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor],
     return {"mapping": mapping, "output": describe(output)}
 
 
-def tiny_cnn_gradients(module: types.ModuleType, batch: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+def tiny_cnn_gradients(module: types.ModuleType, batch: torch.Tensor, target: torch.Tensor) -> TinyGradients:
     """One cross-entropy backward pass: which parameters received a nonzero gradient."""
     torch.manual_seed(0)
     model = _build_tiny(module, 10)
@@ -147,12 +219,12 @@ class _Unnormalised:
         return WEIGHTS.transforms(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
-def top5(module: types.ModuleType, images: list[torch.Tensor], preprocessing: str = "weights") -> list[dict[str, Any]]:
+def top5(module: types.ModuleType, images: list[torch.Tensor], preprocessing: str = "weights") -> list[CallResult]:
     """predict_top5 on each photo (one pretrained AlexNet, built once: ~0.1 s each).
 
     `preprocessing="unnormalised"` hands over weights whose transforms skip normalisation.
     """
-    results = []
+    results: list[CallResult] = []
     model = _pretrained()
     weights = {"weights": WEIGHTS, "unnormalised": _Unnormalised()}[preprocessing]
     for image in _images(images):
@@ -174,7 +246,7 @@ def _hook_count(model: nn.Module) -> int:
     return count
 
 
-def _matches_pretrained(model: nn.Module, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def _matches_pretrained(model: nn.Module, skip: tuple[str, ...] = ()) -> Matches:
     """Which of the pretrained tensors the model holds unchanged (by name)."""
     reference = WEIGHTS.get_state_dict()
     state = model.state_dict()
@@ -190,7 +262,7 @@ def _matches_pretrained(model: nn.Module, skip: tuple[str, ...] = ()) -> dict[st
     return {"missing": missing, "different": different}
 
 
-def embedding(module: types.ModuleType, batch: torch.Tensor, mode: str = "eval") -> dict[str, Any]:
+def embedding(module: types.ModuleType, batch: torch.Tensor, mode: str = "eval") -> EmbeddingReport:
     """extract_embedding on a pretrained AlexNet in `mode`; the result and the side effects."""
     model = _pretrained()
     model.train(mode == "train")
@@ -225,12 +297,12 @@ def finetune(
     freeze: bool | None,
     image: torch.Tensor,
     compare_backbone: bool = False,
-) -> dict[str, Any]:
+) -> FinetuneReport:
     """Build the fine-tune model; its head and parameter counts, its output on one photo,
     and which parameters one cross-entropy backward pass reaches."""
     torch.manual_seed(0)
     model = _build_finetune(module, num_classes, freeze)
-    head: dict[str, Any] = {"present": False}
+    head: Head = {"present": False}
     classifier = getattr(model, "classifier", None)
     if isinstance(classifier, nn.Sequential) and len(classifier) > 6:
         layer = classifier[6]
@@ -238,7 +310,7 @@ def finetune(
                 "in_features": getattr(layer, "in_features", None),
                 "out_features": getattr(layer, "out_features", None)}  # fmt: skip
     named = list(model.named_parameters())
-    summary: dict[str, Any] = {
+    summary: FinetuneReport = {
         "head": head,
         "names": [n for n, _ in named],
         "total": sum(p.numel() for _, p in named),
