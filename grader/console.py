@@ -14,8 +14,8 @@ from rich.table import Table
 from grader.results import RunResult, SubmissionResult
 from grader.untrusted import markup
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
 
 
 def progress_bar() -> Progress:
@@ -33,7 +33,7 @@ def progress_bar() -> Progress:
 def score_table(run: RunResult) -> Table:
     """One row per submission: id, status, total, and each question's score."""
     table = Table(title=f"{run.assignment}: {len(run.submissions)} submissions")
-    table.add_column("student")
+    table.add_column("student", overflow="fold")
     table.add_column("status")
     table.add_column("score", justify="right")
     for question in run.questions:

@@ -89,8 +89,9 @@ def discover(root: Path, module: str) -> list[Submission]:
     for entry in entries:
         if entry.name.startswith((".", "_")):
             continue
-        if entry.is_symlink():
-            found.append((entry.name, entry, "link"))
+        if entry.is_symlink():  # recorded (not graded) under the id it would have had
+            named_like_a_file = entry.name.endswith((*CODE_SUFFIXES, ".zip"))
+            found.append((os.path.splitext(entry.name)[0] if named_like_a_file else entry.name, entry, "link"))
         elif entry.is_dir(follow_symlinks=False):
             found.append((entry.name, entry, "folder"))
         elif entry.is_file(follow_symlinks=False) and entry.name.endswith((*CODE_SUFFIXES, ".zip")):
@@ -100,7 +101,7 @@ def discover(root: Path, module: str) -> list[Submission]:
             f"{root} holds no submissions: expected folders <id>/{module}.py or .ipynb, "
             f"or files <id>.py, <id>.ipynb, <id>.zip."
         )
-    ids = _unique_ids([(stem, entry.name, kind == "folder") for stem, entry, kind in found])
+    ids = _unique_ids([(stem, entry.name, stem == entry.name) for stem, entry, kind in found])
     subs = [Submission(untrusted.name(i), Path(entry.path), kind) for i, (_, entry, kind) in zip(ids, found)]
     return sorted(subs, key=lambda s: s.id)
 
@@ -309,6 +310,9 @@ def unpack(submission: Submission, scratch: Path, module: str, limits: InputLimi
         except OSError:
             notices.append(f"{untrusted.name(str(entry.relative))} could not be read; it was left out")
     code, problem = find_code(scratch, module)
+    if code is None:  # say why the module's own file is missing, when a rule here left it out
+        own = {f"{module}{suffix}" for suffix in CODE_SUFFIXES}
+        problem = next((notice for notice in notices if notice.split(" ", 1)[0] in own), problem)
     return Unpacked(code, relative=str(code.relative_to(scratch)) if code else "", problem=problem,
                     notices=tuple(notices + more))  # fmt: skip
 

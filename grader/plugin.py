@@ -31,6 +31,8 @@ _WORKER_HINTS = {
     "budget": "Your code is too slow overall: look for endless loops and long demo or training cells.",
     "crash": "Does your code call os._exit() or exit(), start processes, or use far too much memory?",
     "protocol": "Your code interfered with the grader's worker process.",
+    "tampering": "Do not replace or patch torch's, Python's or the grader's own functions from your code; "
+    "the checks cannot trust answers computed with them.",
     "load": "Make sure your file runs from top to bottom without errors (restart the kernel and run all cells).",
 }
 
@@ -213,7 +215,8 @@ def _explain(error: BaseException) -> tuple[str, str, str]:
     if isinstance(error, StudentError):
         return f"Your code raised {error.summary()}", "Run the same call yourself and fix the exception.", ""
     if isinstance(error, WorkerFailure):
-        return str(error), _WORKER_HINTS.get(error.kind, ""), ""
+        mistake = f"grader.{error.kind}" if error.kind in ("tampering", "protocol") else ""
+        return str(error), _WORKER_HINTS.get(error.kind, ""), mistake
     if isinstance(error, MissingExpectation):
         return f"Not checked here: {error}.", "", ""
     if isinstance(error, AssertionError):

@@ -88,7 +88,25 @@ def class_statistics(run: RunResult) -> dict[str, Any]:
         "histogram_max": max(bins) if bins else 0,
         "questions": questions,
         "failed_checks": most_failed(run),
+        "review": to_review(run),
     }
+
+
+# Failures that only code written against the grader produces: worth an instructor's look.
+_REVIEW_KINDS = {
+    "grader.tampering": "replaced code the grader relies on",
+    "grader.protocol": "wrote into its connection to the grader",
+}
+
+
+def to_review(run: RunResult) -> list[dict[str, str]]:
+    """Submissions whose code interfered with the grader itself, and how (instructors only)."""
+    found = []
+    for sub in run.submissions:
+        kinds = sorted({_REVIEW_KINDS[c.mistake] for c in sub.checks() if c.mistake in _REVIEW_KINDS})
+        if kinds:
+            found.append({"id": sub.id, "file": student_file(sub.id), "why": "; ".join(kinds)})
+    return found
 
 
 def most_failed(run: RunResult, limit: int = 10) -> list[FailedCheck]:

@@ -56,7 +56,7 @@ class WorkerFailure(Exception):
     """The worker did not answer: it timed out, crashed, or sent something malformed."""
 
     def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind  # "timeout", "crash", "protocol", "budget", "load"
+        self.kind = kind  # "timeout", "crash", "protocol", "budget", "load", "tampering"
         super().__init__(message)
 
 
@@ -164,6 +164,8 @@ class SubmissionSession:
         reply = self._request(worker, {"op": "probe", "probes": self._probes, "name": name, "args": args},
                               self.limits.request_seconds, what=what)  # fmt: skip
         if not reply["ok"]:
+            if reply["error"]["type"] == "Tampered":
+                raise WorkerFailure("tampering", untrusted.text(reply["error"]["message"], 500))
             raise StudentError(name, reply["error"])
         try:
             schema.validate(reply["value"], _probe_type(self._probes, name), "answer")

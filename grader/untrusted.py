@@ -117,9 +117,11 @@ def markdown(value: Any) -> str:
 
 
 def csv_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading =, +, -, @, tab or CR gets a quote."""
+    """A CSV cell a spreadsheet shows as text: one line, and a leading =, +, -, @, tab or CR gets a quote."""
     cleaned = text(value)
-    return "'" + cleaned if cleaned.startswith(_FORMULA_START) else cleaned
+    if cleaned.startswith(_FORMULA_START):
+        cleaned = "'" + cleaned
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", _ESCAPE_SEQUENCE.sub("", cleaned))
 
 
 def xml(value: Any) -> str:

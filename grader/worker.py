@@ -22,7 +22,7 @@ import traceback
 import types
 from typing import Any
 
-from grader import sandbox, wire
+from grader import integrity, sandbox, wire
 
 _EXCERPT_LINES = 5
 
@@ -41,8 +41,18 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int, setup_fd: int) -> None:
-    """Entry point in the worker process: wait for the supervisor's setup, confine, answer requests."""
+def serve(
+    policy: sandbox.Policy,
+    namespaces: tuple[str, ...],
+    rpc_fd: int,
+    setup_fd: int,
+    *,
+    snapshot: integrity.Snapshot | None = None,
+) -> None:
+    """Entry point in the worker process: wait for the supervisor's setup, confine, answer requests.
+
+    `snapshot` (taken in the zygote, before any student code) is checked around every probe.
+    """
     channel = socket.socket(fileno=rpc_fd)
     try:
         with os.fdopen(setup_fd, "rb") as setup:
@@ -62,7 +72,7 @@ def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int, setu
             _exit(0)
         if not isinstance(request, dict):
             _exit(0)
-        reply = _handle(request, state, policy)
+        reply = _handle(request, state, policy, snapshot)
         try:
             wire.send(channel, reply | {"id": request.get("id")})
         except (TypeError, ValueError, OverflowError) as error:
@@ -72,7 +82,9 @@ def serve(policy: sandbox.Policy, namespaces: tuple[str, ...], rpc_fd: int, setu
             _exit(0)
 
 
-def _handle(request: dict[str, Any], state: dict[str, Any], policy: sandbox.Policy) -> dict[str, Any]:
+def _handle(
+    request: dict[str, Any], state: dict[str, Any], policy: sandbox.Policy, snapshot: integrity.Snapshot | None
+) -> dict[str, Any]:
     op = request.get("op")
     try:
         if op == "load":
@@ -84,12 +96,26 @@ def _handle(request: dict[str, Any], state: dict[str, Any], policy: sandbox.Poli
                 return _failure("NotLoaded", "the submission was not loaded")
             probes = importlib.import_module(request["probes"])
             function = getattr(probes, request["name"])
-            return {"ok": True, "value": function(module, **request.get("args", {}))}
+            _untampered(snapshot)
+            value = function(module, **request.get("args", {}))
+            _untampered(snapshot)
+            return {"ok": True, "value": value}
         if op == "exit":
             return {"ok": True, "value": None}
         return _failure("BadRequest", f"unknown op {op!r}")
     except BaseException as error:  # anything the student's code throws, SystemExit included
         return {"ok": False, "error": describe_exception(error)}
+
+
+class Tampered(Exception):
+    """Student code replaced a function the grader's probes run on (see integrity.py)."""
+
+
+def _untampered(snapshot: integrity.Snapshot | None) -> None:
+    changed = snapshot.changed() if snapshot is not None else []
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise Tampered(f"your code replaced code the grader relies on ({shown})")
 
 
 def _failure(kind: str, message: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import importlib
 import importlib.util
@@ -332,7 +333,9 @@ def main(listener_fd: int, parent: int) -> None:
         resources_module = importlib.import_module(config.resources_module)
         resources_module.preload(config.resources)
         importlib.import_module(config.probes)
-        from grader import worker
+        from grader import integrity, worker
+
+        serve = functools.partial(worker.serve, snapshot=integrity.Snapshot(config.probes))
     except BaseException as error:
         wire.send(owner, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
         return
@@ -341,7 +344,7 @@ def main(listener_fd: int, parent: int) -> None:
     gc.freeze()
     gc.enable()
     wire.send(owner, {"event": "ready"})
-    _zygote_loop(listener, owner, worker.serve)
+    _zygote_loop(listener, owner, serve)
 
 
 def _zygote_loop(listener: socket.socket, owner: socket.socket, serve_worker: Callable[..., None]) -> None:

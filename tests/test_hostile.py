@@ -64,10 +64,14 @@ VERDICTS = {
     "print_flood": Verdict("graded", 85, lost("conv_out")),
     "read_reference": Verdict("graded", 0, lost(*QUESTIONS)),
     "forge_results": Verdict("graded", 100),
-    # conv_out answers garbage (0 of 15); extract_embedding a wrong tensor and wipes the
-    # model (shape, values, parameters: 11 of 20). Patching torch or pytest in the worker
-    # gains nothing: comparisons happen in the grader, and probes bound torch.equal early.
-    "monkeypatch_everything": Verdict("graded", 74, lost("conv_out", "embedding")),
+    # Patching torch and builtins in the worker is tampering with what the probes run on:
+    # every call after it fails (integrity.py), so nothing this submission answers counts.
+    "monkeypatch_everything": Verdict("graded", 0, lost(*QUESTIONS)),
+    # Replacing the grader's finetune probe with one that reports a perfect model: tampering.
+    "forge_probe_reports": Verdict("graded", 0, lost(*QUESTIONS)),
+    # Forged replies in its own connection: a malformed one (conv_out) and one answering a
+    # request not yet made (predict_top5) each fail that call; the rest is graded as usual.
+    "forge_replies": Verdict("graded", 65, lost("conv_out", "top5")),
     # conv_out returns an int subclass (wrong value and type); predict_top5 sends a pickle
     # down the grader's socket and returns unpicklable objects: both questions score 0.
     "evil_return_values": Verdict("graded", 65, lost("conv_out", "top5")),
