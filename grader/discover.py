@@ -229,13 +229,7 @@ def _copy(source: Path, target: Path, size: int) -> None:
     with os.fdopen(descriptor, "rb") as reading, open(target, "wb") as writing:
         if not stat.S_ISREG(os.fstat(reading.fileno()).st_mode):
             raise OSError(f"{source} is not a regular file")
-        left = size
-        while left > 0:
-            block = reading.read(min(_BLOCK, left))
-            if not block:
-                break
-            writing.write(block)
-            left -= len(block)
+        _copy_bounded(reading, writing, size)
 
 
 def _copy_bounded(reading: BinaryIO, writing: BinaryIO, size: int) -> None:

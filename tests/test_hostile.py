@@ -72,6 +72,8 @@ VERDICTS = {
     # Forged replies in its own connection: a malformed one (conv_out) and one answering a
     # request not yet made (predict_top5) each fail that call; the rest is graded as usual.
     "forge_replies": Verdict("graded", 65, lost("conv_out", "top5")),
+    # Messages and output that are not valid Unicode: recorded (replaced), never a crash.
+    "unencodable_messages": Verdict("graded", 85, lost("conv_out"), load_failure="ValueError"),
     # conv_out returns an int subclass (wrong value and type); predict_top5 sends a pickle
     # down the grader's socket and returns unpicklable objects: both questions score 0.
     "evil_return_values": Verdict("graded", 65, lost("conv_out", "top5")),
@@ -220,6 +222,9 @@ CLASS = {
     "h_exit": "os_exit_at_import",
     "h_steal": "read_reference",
     "h_loop": "loop_in_function",
+    "h_unicode": "unencodable_messages",
+    "h_replies": "forge_replies",
+    "h_patch": "monkeypatch_everything",
 }
 STRICT_FLAGS = ["--request-seconds", "4", "--submission-seconds", "15", "--output-mb", "2", "--memory-mb", "2048"]
 
@@ -258,6 +263,9 @@ def test_a_hostile_class_leaves_the_others_alone(strict_grader, tmp_path: Path, 
     assert alone == {"alice": 100, "bob": 87}
     assert results["h_exit"]["status"] == "error"
     assert results["h_steal"]["score"] == 0
+    assert (results["h_unicode"]["score"], results["h_replies"]["score"], results["h_patch"]["score"]) == (85, 65, 0)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="review"' in index and "h_patch" in index and "h_replies" in index
     after = {p.relative_to(submissions): p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
     assert after == before, "a submission was changed or deleted"
     forged = [p for p in out.rglob("*") if p.is_file() and b"forger" in p.read_bytes()]
