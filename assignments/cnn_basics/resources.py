@@ -249,10 +249,13 @@ def _install_fast_builder() -> None:
 
     For pretrained weights the replacement skips the random initialisation (~0.3 s of
     draws that loading overwrites) and assigns the mapped tensors instead of copying
-    them. Everything else (weights=None, pretrained=True, bad arguments) goes to
-    torchvision's own builder unchanged.
+    them. It takes pretrained weights asked for in every way torchvision accepts: the
+    enum, "DEFAULT" or "IMAGENET1K_V1", and the deprecated `pretrained=True` (with
+    torchvision's own warning). Everything else (weights=None, positional arguments,
+    bad arguments) goes to torchvision's own builder unchanged.
     """
     import sys
+    import warnings
 
     import torch.nn.init as init
     import torchvision.models as models
@@ -263,6 +266,10 @@ def _install_fast_builder() -> None:
 
     @functools.wraps(original)
     def alexnet(*args: Any, weights: Any = None, progress: bool = True, **kwargs: Any) -> Any:
+        if "pretrained" in kwargs and weights is None:  # torchvision < 0.13's way, still accepted
+            warnings.warn("The parameter 'pretrained' is deprecated, please use 'weights' instead.", UserWarning,
+                          stacklevel=2)  # fmt: skip
+            weights = AlexNet_Weights.IMAGENET1K_V1 if kwargs.pop("pretrained") else None
         if args or weights is None or kwargs.get("num_classes", 1000) != 1000 or "pretrained" in kwargs:
             return original(*args, weights=weights, progress=progress, **kwargs)
         weights = AlexNet_Weights.verify(weights)
