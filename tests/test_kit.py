@@ -268,11 +268,10 @@ def test_answer_key_holds_only_what_public_checks_ask(
     key = kit / "grader-kit" / "assignments" / "cnn_basics" / "answer_key"
     entries = json.loads((key / "answers.json").read_text())
     info = json.loads((key / "key.json").read_text())
+    # What the public checks can ask the reference for: directly, or through the evidence helpers they share.
+    public_sources = [*(ASSIGNMENT / "checks" / "public").rglob("*.py"), ASSIGNMENT / "checks" / "evidence.py"]
     public_calls = set(
-        re.findall(
-            r"expected\.probe\(\s*\"(\w+)\"",
-            "".join(p.read_text() for p in (ASSIGNMENT / "checks" / "public").rglob("*.py")),
-        )
+        re.findall(r"(?:expected\.probe|\.reference)\(\s*\"(\w+)\"", "".join(p.read_text() for p in public_sources))
     )
     assert entries and {e["probe"] for e in entries.values()} <= public_calls
     assert set(info["probes"]) == {e["probe"] for e in entries.values()}

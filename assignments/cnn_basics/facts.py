@@ -18,6 +18,8 @@ SEED_EXAMPLES: tuple[tuple[tuple[int, ...], dict[str, int], int], ...] = (
 DILATION_EXAMPLE: tuple[tuple[int, ...], dict[str, int], int] = ((10, 3), {"dilation": 2}, 6)
 
 TINY_CNN_PARAMS_10 = 60_362  # 896 + 18,496 + 40,970
+# Its parameter shapes (conv weight and bias, conv weight and bias, Linear weight and bias).
+TINY_CNN_SHAPES_10 = [[32, 3, 3, 3], [32], [64, 32, 3, 3], [64], [10, 4096], [10]]
 
 
 def tiny_cnn_params(num_classes: int) -> int:

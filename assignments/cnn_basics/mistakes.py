@@ -1,14 +1,15 @@
 """The catalogue of typical mistakes in cnn_basics, each with the hint a student gets.
 
 Checks recognise a mistake from the submission's behaviour (a wrong value that matches
-a known wrong formula, an error message, a side effect) and fail with its id and hint.
-The project's tests hold one fixture submission per mistake and assert that it loses
-exactly the points of the checks listed in `fails` and gets this hint.
+a known wrong formula, an error message, a side effect): each mistake has a detector in
+`checks/detectors.py`, and a failing check names a mistake only when the evidence
+identifies it. The project's tests hold one fixture submission per mistake and assert
+that it loses exactly the points of the checks listed in `fails` and gets this hint,
+and that no detector fires on another mistake's fixture or on a correct one.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 
@@ -18,7 +19,8 @@ class Mistake:
 
     id: str
     hint: str
-    fails: tuple[str, ...]  # "question.check" names it should fail, nothing else
+    fails: tuple[str, ...]  # "question.check" names its fixture fails, nothing else
+    also: tuple[str, ...] = ()  # checks other forms of the same mistake fail (named there too)
 
 
 _ALL = (
@@ -41,13 +43,23 @@ _ALL = (
     Mistake("conv_out.ceil",
             "Round down, not up: nn.Conv2d and nn.MaxPool2d (ceil_mode=False) drop a partial last window.",
             ("conv_out.seed_examples", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
+    Mistake("conv_out.dilation_times_k",
+            "A dilated kernel spans dilation*(k-1)+1 inputs, not dilation*k: its k taps are dilation apart, with k-1 gaps between them.",
+            ("conv_out.dilation_example", "conv_out.dilated_grid")),
+    Mistake("conv_out.numpy_int",
+            "Return a Python int: numpy's integer types (numpy.int64) are not Python ints; wrap the result in int(...).",
+            ("conv_out.returns_int",)),
+    Mistake("conv_out.stride_ignored",
+            "Divide by the stride: the window moves stride inputs at a time, so only every stride-th position gives an output.",
+            ("conv_out.seed_examples", "conv_out.conv2d_grid", "conv_out.dilated_grid", "conv_out.pool_grid")),
     # tiny_cnn
     Mistake("tiny_cnn.missing_relu",
             "Apply a ReLU after each convolution; without it the network is much closer to a single linear map.",
             ("tiny_cnn.equivalence",)),
     Mistake("tiny_cnn.wrong_padding",
             "Use padding=1 on both 3x3 convolutions, so each keeps the spatial size and the two 2x2 pools give 8x8 (64*8*8 = 4096 features).",
-            ("tiny_cnn.param_count", "tiny_cnn.layer_shapes", "tiny_cnn.equivalence")),
+            ("tiny_cnn.param_count", "tiny_cnn.layer_shapes", "tiny_cnn.equivalence"),
+            also=("tiny_cnn.output_shape", "tiny_cnn.num_classes", "tiny_cnn.gradients")),  # unpadded, Linear(4096)
     Mistake("tiny_cnn.flatten_size",
             "After two 2x2 max-pools a 32x32 input is 8x8 with 64 channels: the Linear layer takes 64*8*8 = 4096 inputs.",
             ("tiny_cnn.output_shape", "tiny_cnn.num_classes", "tiny_cnn.param_count", "tiny_cnn.layer_shapes",
@@ -64,6 +76,15 @@ _ALL = (
     Mistake("tiny_cnn.no_gradients",
             "Some parameters got no gradient: do not detach tensors or use torch.no_grad() inside forward.",
             ("tiny_cnn.gradients",)),
+    Mistake("tiny_cnn.flatten_batch",
+            "Flatten from dimension 1 (torch.flatten(x, 1) or nn.Flatten()): torch.flatten(x) flattens the batch dimension too.",
+            ("tiny_cnn.output_shape", "tiny_cnn.num_classes", "tiny_cnn.equivalence", "tiny_cnn.gradients")),
+    Mistake("tiny_cnn.wrong_default_classes",
+            "Give num_classes the default 10 (def __init__(self, num_classes=10)): TinyCNN() must have 10 outputs.",
+            ("tiny_cnn.output_shape", "tiny_cnn.param_count")),
+    Mistake("tiny_cnn.bias_false",
+            "Keep the convolutions' biases (nn.Conv2d's default bias=True): without them TinyCNN has 96 parameters too few.",
+            ("tiny_cnn.param_count", "tiny_cnn.layer_shapes", "tiny_cnn.equivalence")),
     # top5
     Mistake("top5.no_normalisation",
             "Preprocess with weights.transforms(): it resizes to 256, crops 224, scales to [0, 1] and normalises with ImageNet's mean and std.",
@@ -80,6 +101,18 @@ _ALL = (
     Mistake("top5.logits_not_probabilities",
             "Turn the logits into probabilities with softmax before taking the top five.",
             ("top5.format", "top5.seed_photo", "top5.probabilities_agree")),
+    Mistake("top5.percent_probabilities",
+            "Return probabilities between 0 and 1, as softmax gives them: do not multiply them by 100.",
+            ("top5.format", "top5.seed_photo", "top5.probabilities_agree")),
+    Mistake("top5.tensor_probabilities",
+            "Return each probability as a Python float (float(p) or p.item()), not as a tensor or a numpy number.",
+            ("top5.format",)),
+    Mistake("top5.softmax_top5_only",
+            "Apply softmax to all 1000 logits, then take the top five: a softmax over the five largest logits gives larger probabilities.",
+            ("top5.seed_photo", "top5.probabilities_agree")),
+    Mistake("top5.missing_batch_dim",
+            "Add the batch dimension before calling the model: weights.transforms()(image).unsqueeze(0) is [1, 3, 224, 224].",
+            ("top5.format", "top5.seed_photo", "top5.labels_agree", "top5.probabilities_agree")),
     # embedding
     Mistake("embedding.before_relu",
             "The embedding includes the ReLU after the second fully connected layer: use classifier[:6], not classifier[:5].",
@@ -99,6 +132,13 @@ _ALL = (
     Mistake("embedding.changed_parameters",
             "Do not change the model's parameters or their requires_grad flags while extracting the embedding.",
             ("embedding.params_unchanged",)),
+    Mistake("embedding.dropout_active",
+            "Switch the model to eval mode while you compute the embedding (and back afterwards): in train mode dropout changes the activations.",
+            ("embedding.values",)),
+    Mistake("embedding.missing_flatten",
+            "Flatten the pooled features before the classifier: torch.flatten(x, 1) turns [N, 256, 6, 6] into [N, 9216].",
+            ("embedding.shape_dtype", "embedding.no_grad", "embedding.values", "embedding.mode_restored",
+             "embedding.params_unchanged", "embedding.no_hooks_left")),
     # finetune
     Mistake("finetune.not_frozen",
             "With freeze_backbone=True set requires_grad=False on every pretrained parameter; only the new head should train.",
@@ -115,6 +155,9 @@ _ALL = (
     Mistake("finetune.head_frozen",
             "Freeze the backbone first, then create the new head (new layers train by default), so the head stays trainable.",
             ("finetune.trainable_count", "finetune.backward_only_head")),
+    Mistake("finetune.classifier_not_frozen",
+            "Freeze every pretrained parameter, the classifier's Linear layers classifier[1] and classifier[4] included, not only model.features.",
+            ("finetune.trainable_count", "finetune.backward_only_head")),
 )  # fmt: skip
 
 CATALOGUE: dict[str, Mistake] = {m.id: m for m in _ALL}
@@ -128,31 +171,3 @@ def hint(mistake_id: str) -> str:
 # The flattened size a TinyCNN produces when its 3x3 convolutions are not padded:
 # both unpadded (32 -> 30 -> 15 -> 13 -> 6: 64*6*6) or one of them (-> 7: 64*7*7).
 WRONG_PADDING_FEATURES = (64 * 6 * 6, 64 * 7 * 7)
-_PADDING = "|".join(map(str, WRONG_PADDING_FEATURES))
-
-# Error messages that point at a known mistake, per question; the first match wins.
-_ERROR_PATTERNS = (
-    # the forward pass flattens an unpadded feature map into a Linear(4096, ...)
-    ("tiny_cnn", re.compile(rf"mat1 and mat2 shapes cannot be multiplied \(\d+x({_PADDING}) and 4096x"), "tiny_cnn.wrong_padding"),
-    ("tiny_cnn", re.compile(r"mat1 and mat2 shapes cannot be multiplied|size mismatch|shapes? .*Linear", re.I), "tiny_cnn.flatten_size"),
-    # probes._load_by_shape: the student's Linear weight cannot take the reference's [n, 4096]
-    ("tiny_cnn", re.compile(rf"parameter of shape \[\d+, ({_PADDING})\] cannot take the reference's \[\d+, 4096\]"), "tiny_cnn.wrong_padding"),
-    ("tiny_cnn", re.compile(r"parameter of shape \[\d+, \d+\] cannot take the reference's \[\d+, 4096\]"), "tiny_cnn.flatten_size"),
-)  # fmt: skip
-
-
-def linear_mistake(in_features: int | None) -> str:
-    """The mistake a TinyCNN Linear layer taking `in_features` inputs points at, or ""."""
-    if in_features in WRONG_PADDING_FEATURES:
-        return "tiny_cnn.wrong_padding"
-    if in_features is not None and in_features != 64 * 8 * 8:
-        return "tiny_cnn.flatten_size"
-    return ""
-
-
-def mistake_for_error(question: str, message: str) -> str:
-    """The id of the mistake an error message points at, or "" if none is known."""
-    for name, pattern, mistake_id in _ERROR_PATTERNS:
-        if name == question and pattern.search(message):
-            return mistake_id
-    return ""

@@ -61,8 +61,8 @@ class TinySummary(TypedDict):
 
 
 class TinyForward(TypedDict):
-    mapping: str
-    output: Described
+    mapping: str  # "shape", "order", or "mismatch: ..." (then no output)
+    output: NotRequired[Described]
 
 
 class Gradient(TypedDict):
@@ -153,29 +153,33 @@ def _load_by_shape(model: nn.Module, tensors: list[torch.Tensor]) -> str:
     """Copy `tensors` into the model's parameters: by shape if shapes are unique, else in order.
 
     Matching by shape accepts any layer names and any registration order; with all
-    shapes distinct (true for TinyCNN at 10 classes) it is unambiguous.
+    shapes distinct (true for TinyCNN at 10 classes) it is unambiguous. Returns how they
+    were matched, or why they cannot be (the model's layers are not the reference's).
     """
     params = list(model.parameters())
-    if len(params) != len(tensors):
-        raise ValueError(f"the model has {len(params)} parameter tensors; the reference has {len(tensors)}")
     shapes = [tuple(t.shape) for t in tensors]
+    mine = sorted(list(p.shape) for p in params)
+    if len(params) != len(tensors) or mine != sorted(list(s) for s in shapes):
+        return f"mismatch: its parameter shapes are {mine}; the reference's are {sorted(list(s) for s in shapes)}"
     with torch.no_grad():
-        if len(set(shapes)) == len(shapes) and {tuple(p.shape) for p in params} == set(shapes):
+        if len(set(shapes)) == len(shapes):
             by_shape = {tuple(t.shape): t for t in tensors}
             for p in params:
                 p.copy_(by_shape[tuple(p.shape)])
             return "shape"
         for p, t in zip(params, tensors):
             if p.shape != t.shape:
-                raise ValueError(f"parameter of shape {list(p.shape)} cannot take the reference's {list(t.shape)}")
+                return "mismatch: parameters of equal shapes in another order"
             p.copy_(t)
     return "order"
 
 
 def tiny_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor], batch: torch.Tensor) -> TinyForward:
-    """TinyCNN(10) with the given weights loaded, run on `batch`: the logits."""
+    """TinyCNN(10) with the given weights loaded, run on `batch`: the logits (none if they do not fit)."""
     model = _build_tiny(module, 10)
     mapping = _load_by_shape(model, tensors)
+    if mapping.startswith("mismatch"):
+        return {"mapping": mapping}
     model.eval()
     with torch.no_grad():
         output = model(batch)

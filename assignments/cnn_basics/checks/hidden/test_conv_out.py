@@ -40,18 +40,18 @@ def _grid(layer: str, sizes, kernels, strides, pads, dilations):
 
 
 @pytest.mark.points(4, visibility="hidden")
-def test_conv2d_grid(submission):
+def test_conv2d_grid(evidence):
     cases = _grid("conv", (7, 28, 33, 64, 227), (1, 3, 5, 7), (1, 2, 3, 4), (0, 1, 2, 3), (1,))
-    check_conv_out_cases(submission, cases, "Conv2d shapes")
+    check_conv_out_cases(evidence, cases, "Conv2d shapes")
 
 
 @pytest.mark.points(3, visibility="hidden")
-def test_dilated_grid(submission):
+def test_dilated_grid(evidence):
     cases = _grid("conv", (9, 32, 57), (2, 3, 5), (1, 2, 3), (0, 1, 4), (2, 3))
-    check_conv_out_cases(submission, cases, "dilated Conv2d shapes")
+    check_conv_out_cases(evidence, cases, "dilated Conv2d shapes")
 
 
 @pytest.mark.points(2, visibility="hidden")
-def test_pool_grid(submission):
+def test_pool_grid(evidence):
     cases = _grid("pool", (8, 31, 56, 113), (2, 3, 4), (1, 2, 3), (0, 1, 2), (1,))
-    check_conv_out_cases(submission, cases, "MaxPool2d shapes")
+    check_conv_out_cases(evidence, cases, "MaxPool2d shapes")

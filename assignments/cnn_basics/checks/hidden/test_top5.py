@@ -5,34 +5,30 @@ from __future__ import annotations
 import pytest
 
 from assignments.cnn_basics import mistakes, photos
-from assignments.cnn_basics.checks.support import TOP5_HINT, answer_problem, calling
+from assignments.cnn_basics.checks import detectors
+from assignments.cnn_basics.checks import evidence as ev
+from assignments.cnn_basics.checks.support import TOP5_HINT, answer, answer_problem
 
 pytestmark = pytest.mark.question("top5")
 
 
-def _on_every_photo(source, **options) -> list:
-    """top5 on every probe photo, asked as the public checks ask for the first one (so
-    that call is answered from the session's memo) and then the rest: one pass fewer."""
+def _agreement(evidence, credit, compare: str) -> None:
     images = photos.all_pixels()
-    return source.probe("top5", images=images[:1], **options) + source.probe("top5", images=images[1:], **options)
 
+    def student(probe: str, **args) -> list:
+        return answer(evidence, evidence.student(probe, **args), "predict_top5 on the probe photos")
 
-def _agreement(submission, expected, credit, compare: str) -> None:
-    images = photos.all_pixels()
-    with calling("top5", "predict_top5 on the probe photos"):
-        got = _on_every_photo(submission)
-    want = _on_every_photo(expected)
-    unnormalised = _on_every_photo(expected, preprocessing="unnormalised")
-    problems = [
-        (name, *answer_problem(g, w, compare=compare, unnormalised=u))
-        for name, g, w, u in zip(photos.names(), got, want, unnormalised)
-    ]
-    wrong = [(name, problem, mistake) for name, problem, mistake in problems if problem]
-    fraction = 1 - len(wrong) / len(images)
+    got = ev.top5_all(student)
+    want = ev.top5_all(evidence.reference)
+    unnormalised = ev.top5_all(evidence.reference, preprocessing="unnormalised")
+    problems = [(name, answer_problem(g, w, compare=compare, unnormalised=u))
+                for name, g, w, u in zip(photos.names(), got, want, unnormalised)]  # fmt: skip
+    wrong = [(name, problem) for name, problem in problems if problem]
     if wrong:
-        name, problem, mistake = wrong[0]
+        mistake = detectors.identify(evidence.check, evidence)
+        name, problem = wrong[0]
         credit.award(
-            fraction,
+            1 - len(wrong) / len(images),
             f"{len(wrong)} of {len(images)} photos disagree with the reference ({compare}); on {name} predict_top5 {problem}.",
             hint=mistakes.hint(mistake) if mistake else TOP5_HINT,
             mistake=mistake,
@@ -40,10 +36,10 @@ def _agreement(submission, expected, credit, compare: str) -> None:
 
 
 @pytest.mark.points(6, visibility="hidden")
-def test_labels_agree(submission, expected, credit):
-    _agreement(submission, expected, credit, "labels")
+def test_labels_agree(evidence, credit):
+    _agreement(evidence, credit, "labels")
 
 
 @pytest.mark.points(6, visibility="hidden")
-def test_probabilities_agree(submission, expected, credit):
-    _agreement(submission, expected, credit, "probabilities")
+def test_probabilities_agree(evidence, credit):
+    _agreement(evidence, credit, "probabilities")
