@@ -12,9 +12,13 @@ module); each must score 100.
 
 from __future__ import annotations
 
+import base64
+import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from assignments.cnn_basics.mistakes import CATALOGUE
@@ -128,6 +132,40 @@ def test_notebook_failing_demo_cell_is_reported(graded) -> None:
     assert failure.excerpt == make_notebooks.FAILING_DEMO
     demo_cell = 1 + [text for _, text in make_notebooks.MAGICS].index(make_notebooks.FAILING_DEMO)
     assert failure.unit == f"cell {demo_cell}"
+
+
+def test_a_notebook_made_large_by_its_plots_scores_100(grader, tmp_path: Path) -> None:
+    """Outputs (plots) never count against the code limit: a 6 MB notebook grades as the code says."""
+    notebook = nbformat.read(CORRECT / "notebook_redefined.ipynb", as_version=4)
+    plot = base64.b64encode(random.Random(0).randbytes(4_500_000)).decode()
+    notebook.cells[6].outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": plot, "text/plain": "<Figure>"})
+    ]
+    path = tmp_path / "cnn_basics.ipynb"
+    nbformat.write(notebook, path)
+    assert path.stat().st_size > 6_000_000
+    result = grader.grade(path)
+    assert (result.status, result.score, result.load_failures) == ("graded", 100, ())
+
+
+def test_a_helper_module_after_a_large_data_file_is_imported(grader, tmp_path: Path) -> None:
+    """Code files are taken first: a helper sorted after a file too large to copy still imports."""
+    folder = tmp_path / "student"
+    shutil.copytree(CORRECT / "folder_with_helper", folder)
+    with open(folder / "a_training_data.bin", "wb") as handle:
+        handle.truncate(70 * 1024 * 1024)  # sparse: no disk used, but over the 64 MB a submission may hold
+    result = grader.grade(folder)
+    assert (result.status, result.score, result.load_failures) == ("graded", 100, ())
+    assert any("a_training_data.bin (70.0 MB)" in notice for notice in result.notices)
+
+
+def test_return_types_follow_one_policy(graded) -> None:
+    """Exactly the types the docstrings name, tested by one check per question; values compared whatever the type."""
+    numpy_int = graded(MISTAKES / fixture_name("conv_out.numpy_int"))
+    assert [_name(c) for c in numpy_int.checks() if not c.passed] == ["conv_out.returns_int"]
+    tensors = graded(MISTAKES / fixture_name("top5.tensor_probabilities"))
+    assert [_name(c) for c in tensors.checks() if not c.passed] == ["top5.format"]
+    assert graded(CORRECT / "numpy_then_cast.py").score == 100  # numpy inside, Python types out
 
 
 def test_notebook_fixtures_are_up_to_date(capsys) -> None:

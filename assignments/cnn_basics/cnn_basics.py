@@ -14,6 +14,14 @@ Check your work with the public checks::
 
     grade check cnn_basics.py
 
+Return types: each function returns exactly the types its docstring names.
+Where it asks for a Python ``int``, ``float`` or ``str``, a numpy number or a
+0-d tensor does not count (wrap it in ``int(...)`` or ``float(...)``, or call
+``.item()``); where it asks for a tensor, return a ``torch.Tensor`` of the
+dtype named. One check per question tests the types (``conv_out``: returns_int,
+``tiny_cnn``: output_shape, ``top5``: format, ``embedding``: shape_dtype); all
+the others compare values, whatever their type.
+
 Hidden checks run at grading time. The grader supplies the AlexNet weights
 offline, so ``alexnet(weights=AlexNet_Weights.IMAGENET1K_V1)`` needs no network
 there. Running this file directly (``python cnn_basics.py``) does a quick

@@ -55,7 +55,14 @@ cache. The grader needs no network: it supplies the weights offline and the same
 works unchanged there. Where the official file is unavailable the grader may use a
 deterministic stand-in checkpoint (its report says so), so never hard-code particular
 labels or numbers. The try-it cells use randomly initialised AlexNets, so they run
-offline too.""",
+offline too.
+
+**Return types.** Each function returns exactly the types its docstring names. Where it
+asks for a Python `int`, `float` or `str`, a numpy number or a 0-d tensor does not count:
+wrap it in `int(...)` or `float(...)`, or call `.item()`. Where it asks for a tensor,
+return a `torch.Tensor` of the dtype named. One check per question tests the types
+(`conv_out`: returns_int, `tiny_cnn`: output_shape, `top5`: format, `embedding`:
+shape_dtype); all the others compare values, whatever their type.""",
     ),
     ("imports", ""),
     (

@@ -92,7 +92,76 @@ def build_finetune_model(num_classes=10, freeze_backbone=True):
     ("code", "plt.plot([conv_out(n, 3, 2, 1) for n in range(8, 64)])\nplt.show()"),
 ]
 
-NOTEBOOKS = {"correct/notebook_with_magics.ipynb": MAGICS}
+# A notebook as it looks after an afternoon's work: a first attempt corrected in a later
+# cell (the last definition counts, as in the kernel), helpers shared between answers, a
+# short training loop, and a plot. tests/test_feedback.py also grades a copy of it whose
+# plot outputs make it larger than the code limit.
+REDEFINED: list[tuple[str, str]] = [
+    ("md", "# CNN basics: my notebook"),
+    ("code", """import math
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from torchvision.models import AlexNet_Weights, alexnet"""),
+    ("code", """def conv_out(in_sz, k, stride=1, pad=0, dilation=1):
+    return (in_sz + 2 * pad - k) // stride + 1  # first try: no dilation yet"""),
+    ("md", "Dilation spreads the kernel: fixed below."),
+    ("code", """def span(k, dilation):
+    return dilation * (k - 1) + 1
+
+def conv_out(in_sz, k, stride=1, pad=0, dilation=1):
+    return math.floor((in_sz + 2 * pad - span(k, dilation)) / stride) + 1
+
+assert conv_out(10, 3, dilation=2) == 6"""),
+    ("code", """def block(c_in, c_out):
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+
+class TinyCNN(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.layers = nn.Sequential(*block(3, 32), *block(32, 64), nn.Flatten(), nn.Linear(4096, num_classes))
+
+    def forward(self, x):
+        return self.layers(x)"""),
+    ("code", """# A few training steps on random data, to see the loss go down
+torch.manual_seed(0)
+model = TinyCNN()
+optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
+x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+losses = []
+for step in range(5):
+    optimiser.zero_grad()
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimiser.step()
+    losses.append(loss.item())
+plt.plot(losses)
+plt.title("training loss")
+plt.show()"""),
+    ("code", """def predict_top5(model, weights, image):
+    x = weights.transforms()(image).unsqueeze(0)
+    with torch.no_grad():
+        p = model(x).softmax(dim=1).squeeze()
+    top = p.topk(5)
+    return [(weights.meta["categories"][i], v) for v, i in zip(top.values.tolist(), top.indices.tolist())]"""),
+    ("code", """def extract_embedding(model, batch):
+    state = model.training
+    model.eval()
+    with torch.no_grad():
+        h = model.avgpool(model.features(batch)).flatten(1)
+        h = model.classifier[:6](h)
+    model.train(state)
+    return h"""),
+    ("code", """def build_finetune_model(num_classes=10, freeze_backbone=True):
+    net = alexnet(weights="DEFAULT")
+    if freeze_backbone:
+        net.requires_grad_(False)
+    net.classifier[-1] = nn.Linear(4096, num_classes)
+    return net"""),
+]
+
+NOTEBOOKS = {"correct/notebook_with_magics.ipynb": MAGICS, "correct/notebook_redefined.ipynb": REDEFINED}
 
 
 def build(cells: list[tuple[str, str]]) -> str:
