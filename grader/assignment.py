@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from grader.errors import SetupError
-from grader.results import QuestionResult, SubmissionResult, round_score
+from grader.results import QuestionInfo, QuestionResult, SubmissionResult, round_score
 from grader.sandbox import Limits
 
 ASSIGNMENTS_PACKAGE = "assignments"
@@ -64,6 +64,10 @@ class Assignment:
             message=message,
             notices=notices,
         )
+
+    def question_infos(self) -> tuple[QuestionInfo, ...]:
+        """The questions as results list them."""
+        return tuple(QuestionInfo(q.name, q.title, round_score(q.points)) for q in self.questions)
 
     @property
     def checks_dir(self) -> Path:

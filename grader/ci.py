@@ -159,7 +159,7 @@ def canvas_csv(run: RunResult) -> str:
     """
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
-    max_score = max((s.max_score for s in run.submissions), default=0) or sum(q["max_score"] for q in run.questions)
+    max_score = max((s.max_score for s in run.submissions), default=0) or sum(q.max_score for q in run.questions)
     writer.writerow([*CANVAS_STUDENT_COLUMNS, run.assignment])
     writer.writerow(["Points Possible", "", "", "", "", f"{max_score:g}"])
     for sub in run.submissions:
@@ -185,7 +185,7 @@ def _command(file: str, line: int | None, title: str, message: str) -> str:
     return f"::error {location},title={_escape(title, property_value=True)}::{_escape(message)}"
 
 
-def annotations(sub: SubmissionResult, file: str, source_text: str | None = None) -> list[str]:
+def error_annotations(sub: SubmissionResult, file: str, source_text: str | None = None) -> list[str]:
     """`::error` lines: one per failing question at its function, one per unit that failed to run.
 
     GitHub shows at most 10 error annotations per step, so the checks of a question
@@ -291,7 +291,7 @@ def github_check(run: RunResult, sub: SubmissionResult, code: Path) -> None:
         text = code.read_text(encoding="utf-8") if code.suffix == ".ipynb" else None
     except (OSError, UnicodeDecodeError):
         text = None
-    for line in annotations(sub, _workspace_path(code), text):
+    for line in error_annotations(sub, _workspace_path(code), text):
         print(line)
     sys.stdout.flush()
 
@@ -302,8 +302,8 @@ def github_batch(run: RunResult) -> None:
 
     stats = class_statistics(run)
     markdown = environment(markdown=True).get_template("summary.md.j2").render(
-        run=run, stats=stats, protections=protections_summary(run), weights=run.settings.get("weights", {}),
-        notes=run.settings.get("notes", []),
+        run=run, stats=stats, protections=protections_summary(run), weights=run.info.resources.get("weights", {}),
+        notes=list(run.info.notes),
     )  # fmt: skip
     _summary(markdown)
     for sub in run.submissions:

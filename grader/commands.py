@@ -9,9 +9,9 @@ from pathlib import Path
 
 from grader import assignment as assignments
 from grader import console, untrusted
-from grader.batch import Batch, collector_paused, default_jobs, grade_folder
+from grader.batch import Batch, default_jobs, grade_folder
 from grader.errors import GraderError, InputError, OutputError, UsageError
-from grader.results import RunResult, SubmissionResult
+from grader.results import RunInfo, RunResult, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
 from grader.untrusted import markup
@@ -46,6 +46,7 @@ def grade(args: argparse.Namespace) -> int:
         task = progress.add_task("grading", total=pending, last="")
 
     def on_result(batch: Batch, result: SubmissionResult, seconds: float) -> None:
+        assert task is not None  # on_start ran first
         progress.update(task, advance=1, last=markup(f"{result.id}: {result.score:g} ({seconds:.1f} s)"))
 
     try:
@@ -88,13 +89,9 @@ def _write_outputs(run: RunResult, out: Path, formats: list[str], *, ci: bool) -
 def _render_partial(out: Path) -> None:
     """After Ctrl-C: render the pages for what results.json holds so far."""
     from grader.report import render_all
-    from grader.results import RunResult
 
     try:
-        data = json.loads((out / "results.json").read_text())
-        subs = tuple(SubmissionResult.from_dict(s) for s in data["submissions"])
-        settings = {k: v for k, v in data.items() if k not in ("assignment", "complete", "questions", "submissions")}
-        render_all(RunResult(data["assignment"], settings, subs, tuple(data["questions"]), complete=False), out)
+        render_all(RunResult.from_dict(json.loads((out / "results.json").read_text(encoding="utf-8"))), out)
     except (OSError, ValueError, KeyError):
         pass
 
@@ -106,9 +103,9 @@ def check(args: argparse.Namespace) -> int:
     submission cannot be graded they say why and give 0, and the error still ends the run.
     """
     loaded = assignments.load(args.assignment)
-    describe: dict = {}
+    info = RunInfo()
     try:
-        result, describe = _check(args, loaded)
+        result, info = _check(args, loaded)
     except KeyboardInterrupt:
         raise
     except BaseException as error:
@@ -117,14 +114,14 @@ def check(args: argparse.Namespace) -> int:
         )
         result = loaded.ungraded(untrusted.name(args.path.stem or "submission"), untrusted.name(str(args.path)),
                                  f"Not graded: {reason}")  # fmt: skip
-        _write_check_outputs(args, loaded, result, describe)
+        _write_check_outputs(args, loaded, result, info)
         raise
-    _write_check_outputs(args, loaded, result, describe)
+    _write_check_outputs(args, loaded, result, info)
     passed = result.status == "graded" and all(c.passed for c in result.checks())
     return 0 if passed else 1
 
 
-def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[SubmissionResult, dict]:
+def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[SubmissionResult, RunInfo]:
     path: Path = args.path
     if not path.exists():
         raise InputError(
@@ -136,25 +133,22 @@ def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[Su
         weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
         visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
     )  # fmt: skip
-    with collector_paused():  # only the imports (torch, torchvision), not the grading
-        from grader.engine import grade_submission  # imports torch: only once arguments are checked
-    result, describe = grade_submission(path, assignment=loaded.name, settings=settings, with_settings=True)
-    console.check_report(result, describe.get("notes", []))
-    return result, describe
+    from grader.discover import submission_at
+    from grader.host import EngineHost  # imports torch: only once the arguments are checked
+
+    with EngineHost(loaded, settings, check_reference=False) as host:
+        result = host.grade(submission_at(path))
+    console.check_report(result, host.info.notes)
+    return result, host.info
 
 
 def _write_check_outputs(
-    args: argparse.Namespace, loaded: assignments.Assignment, result: SubmissionResult, describe: dict
+    args: argparse.Namespace, loaded: assignments.Assignment, result: SubmissionResult, info: RunInfo
 ) -> None:
     from grader import ci as ci_outputs
     from grader.discover import locate_code, submission_at
 
-    run = RunResult(
-        loaded.name,
-        describe,
-        (result,),
-        tuple({"name": q.name, "title": q.title, "max_score": q.points} for q in loaded.questions),
-    )
+    run = RunResult(loaded.name, info, (result,), loaded.question_infos())
     try:
         if args.junit:
             ci_outputs.write_junit(run, args.junit)

@@ -37,7 +37,7 @@ def score_table(run: RunResult) -> Table:
     table.add_column("status")
     table.add_column("score", justify="right")
     for question in run.questions:
-        table.add_column(question["name"], justify="right")
+        table.add_column(question.name, justify="right")
     for sub in run.submissions:
         colour = (
             "green"
@@ -47,7 +47,7 @@ def score_table(run: RunResult) -> Table:
             else "red"
         )
         table.add_row(markup(sub.id), f"[{colour}]{sub.status}[/]", f"[{colour}]{sub.score:g}[/]",
-                      *(f"{sub.question_score(q['name']):g}" for q in run.questions))  # fmt: skip
+                      *(f"{sub.question_score(q.name):g}" for q in run.questions))  # fmt: skip
     return table
 
 

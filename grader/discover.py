@@ -27,7 +27,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from grader import untrusted
 from grader.errors import InputError
@@ -63,6 +63,14 @@ class Submission:
     def source(self) -> str:
         """The origin as shown in records."""
         return untrusted.name(str(self.origin))
+
+    def to_dict(self) -> dict[str, str]:
+        # The origin as bytes (hex): a name that is not valid UTF-8 must survive the trip.
+        return {"id": self.id, "origin": os.fsencode(self.origin).hex(), "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Submission:
+        return cls(id=data["id"], origin=Path(os.fsdecode(bytes.fromhex(data["origin"]))), kind=data["kind"])
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,9 @@ def _walk(root: Path, limits: InputLimits) -> tuple[list[_Entry], list[str]]:
 def _select(files: list[_Entry], limits: InputLimits) -> tuple[list[_Entry], list[str]]:
     """The files to take: code first, then the rest smallest first, within the limits."""
     ordered = sorted(files, key=lambda e: (not e.is_code, e.size if not e.is_code else 0, str(e.relative)))
-    taken, left_out, total = [], [], 0
+    taken: list[_Entry] = []
+    left_out: list[_Entry] = []
+    total = 0
     budget = limits.total_mb * 1024 * 1024
     for entry in ordered:
         if len(taken) >= limits.files or total + entry.size > budget:
@@ -232,7 +242,7 @@ def _copy(source: Path, target: Path, size: int) -> None:
         _copy_bounded(reading, writing, size)
 
 
-def _copy_bounded(reading: BinaryIO, writing: BinaryIO, size: int) -> None:
+def _copy_bounded(reading: IO[bytes], writing: IO[bytes], size: int) -> None:
     """Copy what a zip member declares, and not a byte more (its header may lie)."""
     left = size
     while left > 0 and (block := reading.read(min(_BLOCK, left))):

@@ -14,6 +14,8 @@ to compare against a key made with other files.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import json
 import weakref
 from pathlib import Path
@@ -24,15 +26,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from grader import wire
+from grader.assignment import Assignment
 from grader.errors import SetupError
+from grader.failures import MissingExpectation
 
 _KEY_JSON = "answers.json"
 _KEY_TENSORS = "answers.safetensors"
 _KEY_INFO = "key.json"
-
-
-class MissingExpectation(LookupError):
-    """The answer key has no entry for this probe call (a hidden check in a student kit)."""
 
 
 class Provider(Protocol):
@@ -190,3 +190,31 @@ def key_options(options: dict[str, str], folder: Path) -> dict[str, str]:
         if value == "auto" and kind and kind != "custom":
             resolved[name] = kind
     return resolved
+
+
+def uses_answer_key(assignment: Assignment, expected: str) -> bool:
+    """Whether expected values will come from the answer key (decided without importing the reference).
+
+    `expected` is "reference", "answer-key", or "auto" (the reference where it is installed).
+    """
+    if expected == "answer-key":
+        return True
+    return expected == "auto" and importlib.util.find_spec(assignment.reference.split(".")[0]) is None
+
+
+def make_provider(assignment: Assignment, expected: str) -> Provider:
+    """The reference's answers, or (in a student kit) the answer key's; SetupError with the fix if neither."""
+    probes = importlib.import_module(assignment.probes)
+    reference = None if expected == "answer-key" else assignment.reference_module()
+    if reference is not None:
+        return ReferenceProvider(reference, probes)
+    if expected == "reference":
+        raise SetupError(
+            f"the reference solution {assignment.reference} is not installed here; hidden checks and "
+            "`grade release` need it (a student kit runs the public checks only: drop --all)."
+        )
+    if not assignment.answer_key_dir.is_dir():
+        raise SetupError(
+            f"no reference solution and no answer key in {assignment.answer_key_dir}; a student kit made by `grade release` has one."
+        )
+    return AnswerKey(assignment.answer_key_dir)

@@ -159,13 +159,13 @@ def record_answer_key(
 ) -> dict[str, Any]:
     """Grade the reference with the public checks, recording every expected value they ask for.
 
-    Returns the engine's `describe` (weights in use). Raises SetupError if the reference
+    Returns the resources in use (the weights, with their SHA-256). Raises SetupError if the reference
     itself fails a check: a key made from a broken rubric would mislead students.
     (`visibility="all"` records what every check asks for: the project's tests compare.)
     """
     from grader.discover import submission_at
-    from grader.engine import Engine
     from grader.expected import Recorder
+    from grader.host import EngineHost
     from grader.settings import Settings
 
     source = _reference_file(assignment)
@@ -176,9 +176,9 @@ def record_answer_key(
         recorders.append(Recorder(provider))
         return recorders[-1]
 
-    with Engine(assignment, settings, wrap_provider=record) as engine:
-        result = engine.grade(submission_at(source, "reference"))
-        describe = engine.describe
+    with EngineHost(assignment, settings, check_reference=False, wrap_provider=record) as host:
+        result = host.grade(submission_at(source, "reference"))
+        describe = host.info.resources
     failed = [f"{c.question}.{c.name}: {c.message}" for c in result.checks() if not c.passed]
     if result.status != "graded" or failed or not result.checks():
         problem = result.message or "; ".join(failed[:3]) or "no public check ran"

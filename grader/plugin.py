@@ -1,8 +1,8 @@
 """The pytest plugin that turns a rubric (pytest tests) into scored checks.
 
-Registered through the `pytest11` entry point and inert unless activated: by the engine,
-which passes a `GradingContext` to `pytest.main`, or on the command line with
-`pytest assignments/<name>/checks --submission FILE` for rubric authors.
+Registered through the `pytest11` entry point and inert unless a `GradingContext` is
+passed to `pytest.main` (by the engine, or by `grader.standalone` for rubric authors).
+It imports nothing heavy: a pytest run that never grades pays nothing for it.
 
 - markers: `@pytest.mark.points(3, visibility="public"|"hidden")` on every check, and
   `pytest.mark.question("conv_out")` (usually as a module's `pytestmark`);
@@ -16,35 +16,77 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
-from grader.expected import MissingExpectation, Provider
+from grader.failures import FailureKind, MissingExpectation, StudentError, SubmissionNotLoaded, WorkerFailure
 from grader.results import CheckResult, round_score
 from grader.rubric import CheckFailed, Credit
-from grader.session import StudentError, SubmissionSession, WorkerFailure
 
 VISIBILITIES = ("public", "hidden")
+STUCK_AFTER = 2  # calls of one question that hung or crashed before its other calls are skipped
 
 _WORKER_HINTS = {
-    "timeout": "Look for an endless loop or very slow code; demo or training loops belong outside the graded functions.",
-    "budget": "Your code is too slow overall: look for endless loops and long demo or training cells.",
-    "crash": "Does your code call os._exit() or exit(), start processes, or use far too much memory?",
-    "protocol": "Your code interfered with the grader's worker process.",
-    "tampering": "Do not replace or patch torch's, Python's or the grader's own functions from your code; "
+    FailureKind.TIMEOUT: "Look for an endless loop or very slow code; demo or training loops belong outside the graded functions.",
+    FailureKind.BUDGET: "Your code is too slow overall: look for endless loops and long demo or training cells.",
+    FailureKind.CRASH: "Does your code call os._exit() or exit(), start processes, or use far too much memory?",
+    FailureKind.PROTOCOL: "Your code interfered with the grader's worker process.",
+    FailureKind.TAMPERING: "Do not replace or patch torch's, Python's or the grader's own functions from your code; "
     "the checks cannot trust answers computed with them.",
-    "load": "Make sure your file runs from top to bottom without errors (restart the kernel and run all cells).",
+    FailureKind.LOAD: "Make sure your file runs from top to bottom without errors (restart the kernel and run all cells).",
 }
+# Failures that only code written against the grader produces: listed for the instructor.
+_REVIEW = {FailureKind.TAMPERING: "grader.tampering", FailureKind.PROTOCOL: "grader.protocol"}
+
+
+class Prober(Protocol):
+    """What checks call into: a submission's session, or the reference's provider."""
+
+    def probe(self, name: str, **args: Any) -> Any: ...
+
+
+class Session(Prober, Protocol):
+    """A submission's session as the plugin sees it (grader.session.SubmissionSession)."""
+
+    load_failure: SubmissionNotLoaded | None
 
 
 @dataclass(eq=False)  # plugins are kept in sets: identity hashing
 class GradingContext:
     """What the engine hands to one pytest session: the submission and the expectations."""
 
-    session: SubmissionSession
-    provider: Provider
+    session: Session
+    provider: Prober
     visibility: str = "all"  # "all" or "public"
     points: dict[str, float] = field(default_factory=dict)  # question -> points, to validate
+    # Per question, the calls that hung or crashed: after STUCK_AFTER, the question's other
+    # calls fail at once instead of spending the time budget the other questions need.
+    stuck: dict[str, list[WorkerFailure]] = field(default_factory=dict)
+
+
+class QuestionProbe:
+    """The `submission` fixture: the session, as seen by the checks of one question."""
+
+    def __init__(self, context: GradingContext, question: str) -> None:
+        self._context = context
+        self.question = question
+
+    @property
+    def load_failure(self) -> SubmissionNotLoaded | None:
+        return self._context.session.load_failure
+
+    def probe(self, name: str, **args: Any) -> Any:
+        failures = self._context.stuck.setdefault(self.question, [])
+        if len(failures) >= STUCK_AFTER:
+            last = failures[-1]
+            raise WorkerFailure(last.kind, f"not run: earlier calls for this question failed too ({last})")
+        try:
+            return self._context.session.probe(name, **args)
+        except WorkerFailure as error:
+            if error.kind.stalls and error not in failures:
+                failures.append(error)
+            raise
 
 
 class Collector:
@@ -56,8 +98,8 @@ class Collector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
-            if key == "grader_check":
-                self.results.append(CheckResult.from_dict(value))
+            if key == "grader_check" and isinstance(value, CheckResult):
+                self.results.append(value)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -69,25 +111,12 @@ collector_key = pytest.StashKey[Collector]()
 _credit_key = pytest.StashKey[Credit]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("grader", "autograder rubric")
-    group.addoption("--submission", default=None, help="grade this .py/.ipynb with the rubric (rubric authors)")
-    group.addoption(
-        "--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH"
-    )
-    group.addoption("--grader-public", action="store_true", help="run the public checks only")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "points(value, visibility='public'): points a check is worth, and who sees its details"
     )
     config.addinivalue_line("markers", "question(name): the question a check belongs to")
     context = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, GradingContext)), None)
-    if context is None and config.getoption("submission", None):
-        from grader.standalone import context_for_pytest
-
-        context = context_for_pytest(config)
     if context is None:
         return
     config.stash[context_key] = context
@@ -142,19 +171,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 @pytest.fixture
-def submission(request: pytest.FixtureRequest) -> SubmissionSession:
+def submission(request: pytest.FixtureRequest) -> QuestionProbe:
     """The submission under test: `submission.probe(name, **args)` runs a probe in its worker."""
     context = _active(request.config)
     if context is None:
         pytest.skip("no submission: run through `grade`, or pass --submission FILE")
     if context.session.load_failure is not None:
         raise context.session.load_failure  # fails the check before it computes anything
-    context.session.question = check_identity(request.node)[1]
-    return context.session
+    return QuestionProbe(context, check_identity(request.node)[1])
 
 
 @pytest.fixture
-def expected(request: pytest.FixtureRequest) -> Provider:
+def expected(request: pytest.FixtureRequest) -> Prober:
     """The reference's answers: `expected.probe(name, **args)`."""
     context = _active(request.config)
     if context is None:
@@ -178,33 +206,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return None
     properties = list(item.user_properties)
     outcome = "passed"
-    longrepr = None
+    longrepr: Any = None
     if call.excinfo is not None:
         outcome = "skipped" if call.excinfo.errisinstance(pytest.skip.Exception) else "failed"
         longrepr = (str(item.path), item.location[1] or 0, f"{call.excinfo.typename}: {call.excinfo.value}")
         if outcome == "failed":
             longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
-        properties.append(("grader_check", _verdict(item, call).to_dict()))
+        properties.append(("grader_check", _verdict(item, call)))
     return pytest.TestReport(
-        item.nodeid, item.location, {k: 1 for k in item.keywords}, outcome, longrepr, call.when,
+        item.nodeid, item.location, {k: 1 for k in item.keywords}, outcome, longrepr, call.when,  # type: ignore[arg-type]
         duration=call.duration, start=call.start, stop=call.stop, user_properties=properties,
     )  # fmt: skip
 
 
 def _verdict(item: pytest.Item, call: pytest.CallInfo[None]) -> CheckResult:
     name, question, points, visibility = check_identity(item)
-    base = {"name": name, "question": question, "visibility": visibility, "max_score": points}
     if call.excinfo is None:
-        return CheckResult(passed=True, score=points, **base)
-    error = call.excinfo.value
+        return CheckResult(name, question, visibility, True, points, points)
     fraction = 0.0
     credit = item.stash.get(_credit_key, None)
     if credit is not None and credit.fraction is not None:
         fraction = credit.fraction
-    message, hint, mistake = _explain(error)
+    message, hint, mistake = _explain(call.excinfo.value)
     return CheckResult(
-        passed=False, score=round_score(points * fraction), message=message, hint=hint, mistake=mistake, **base
+        name, question, visibility, False, round_score(points * fraction), points, message, hint, mistake
     )
 
 
@@ -215,8 +241,7 @@ def _explain(error: BaseException) -> tuple[str, str, str]:
     if isinstance(error, StudentError):
         return f"Your code raised {error.summary()}", "Run the same call yourself and fix the exception.", ""
     if isinstance(error, WorkerFailure):
-        mistake = f"grader.{error.kind}" if error.kind in ("tampering", "protocol") else ""
-        return str(error), _WORKER_HINTS.get(error.kind, ""), mistake
+        return str(error), _WORKER_HINTS[error.kind], _REVIEW.get(error.kind, "")
     if isinstance(error, MissingExpectation):
         return f"Not checked here: {error}.", "", ""
     if isinstance(error, AssertionError):

@@ -85,8 +85,8 @@ def scrub_names(source: str, names: set[str], *, filename: str = "<source>") -> 
         while stop < len(source) and source[stop] == " ":  # the space after the comma
             stop += 1
         spans.append((offsets[token.start[0] - 1] + token.start[1], stop))
-    for start, end in sorted(spans, reverse=True):
-        source = source[:start] + source[end:]
+    for cut_from, cut_to in sorted(spans, reverse=True):
+        source = source[:cut_from] + source[cut_to:]
     try:
         compile(source, filename, "exec")
     except SyntaxError as error:

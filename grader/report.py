@@ -67,13 +67,13 @@ def class_statistics(run: RunResult) -> dict[str, Any]:
     labels = [f"{round(i * max_score / _BINS):g}–{round((i + 1) * max_score / _BINS):g}" for i in range(_BINS)]
     questions = []
     for question in run.questions:
-        values = [s.question_score(question["name"]) for s in subs]
+        values = [s.question_score(question.name) for s in subs]
         mean = statistics.fmean(values) if values else 0.0
         questions.append(
             {
-                **question,
+                **question.to_dict(),
                 "mean": round_score(mean),
-                "percent": round(100 * mean / question["max_score"]) if question["max_score"] else 0,
+                "percent": round(100 * mean / question.max_score) if question.max_score else 0,
             }
         )
     return {
@@ -152,8 +152,8 @@ def render_all(run: RunResult, out: Path) -> None:
     """Write grades.csv, index.html, summary.md and students/<file stem>.html under `out`."""
     env = environment()
     stats = class_statistics(run)
-    context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.settings.get("weights", {}),
-               "notes": run.settings.get("notes", []), "student_file": student_file}  # fmt: skip
+    context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.info.resources.get("weights", {}),
+               "notes": list(run.info.notes), "student_file": student_file}  # fmt: skip
     write_atomic(out / "grades.csv", grades_csv(run))
     write_atomic(out / "index.html", env.get_template("index.html.j2").render(**context))
     write_atomic(out / "summary.md", environment(markdown=True).get_template("summary.md.j2").render(**context))
@@ -178,8 +178,8 @@ def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
     return {
         "assignment": run.assignment,
         "questions": questions,
-        "weights": run.settings.get("weights", {}),
-        "notes": run.settings.get("notes", []),
+        "weights": run.info.resources.get("weights", {}),
+        "notes": list(run.info.notes),
         "protections": sub.protections or {"active": [], "missing": []},
     }
 

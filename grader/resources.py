@@ -4,8 +4,9 @@ An assignment's resources module has two functions:
 
 - `prepare(options, cache_dir) -> Resources`: resolve command-line options (such as
   `--weights`) to files, building or verifying them; runs once per grading process.
-- `preload(resources) -> None`: import heavy libraries and warm caches in the grader
-  process just before the zygote forks, so every worker starts with them for free.
+- `preload(resources, *, for_workers) -> None`: import heavy libraries; in the zygote
+  (`for_workers=True`) also warm what workers use, so every worker starts with it for
+  free; in the grader's own process only what computing expected values needs.
 """
 
 from __future__ import annotations

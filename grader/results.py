@@ -193,23 +193,85 @@ class SubmissionResult:
 
 
 @dataclass(frozen=True)
+class QuestionInfo:
+    """A question as results.json lists it: its name, title and points."""
+
+    name: str
+    title: str
+    max_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "max_score": self.max_score}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuestionInfo:
+        return cls(str(data["name"]), str(data["title"]), data["max_score"])
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How a run graded: the resources in use (weights, and their SHA-256), the limits, the notes.
+
+    results.json keeps these at its top level ("weights", "limits", "notes").
+    """
+
+    resources: dict[str, Any] = field(default_factory=dict)  # {"weights": {"kind", "sha256", "file"}}
+    limits: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.resources, "limits": dict(self.limits), "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        resources = {k: v for k, v in data.items() if k not in ("limits", "notes", *_RUN_KEYS)}
+        return cls(resources, dict(data.get("limits", {})), tuple(data.get("notes", ())))
+
+
+_RUN_KEYS = ("assignment", "complete", "questions", "submissions")
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """A whole batch: the settings it ran with and one record per submission."""
+    """A whole batch: how it graded and one record per submission."""
 
     assignment: str
-    settings: dict[str, Any]
+    info: RunInfo
     submissions: tuple[SubmissionResult, ...]
-    questions: tuple[dict[str, Any], ...]
+    questions: tuple[QuestionInfo, ...]
     complete: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "assignment": self.assignment,
-            **self.settings,
-            "complete": self.complete,
-            "questions": list(self.questions),
-            "submissions": [s.to_dict() for s in self.submissions],
-        }
+        return {**self._header(), "submissions": [s.to_dict() for s in self.submissions]}
+
+    def _header(self) -> dict[str, Any]:
+        return {"assignment": self.assignment, **self.info.to_dict(), "complete": self.complete,
+                "questions": [q.to_dict() for q in self.questions]}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            assignment=data["assignment"],
+            info=RunInfo.from_dict(data),
+            submissions=tuple(SubmissionResult.from_dict(s) for s in data["submissions"]),
+            questions=tuple(QuestionInfo.from_dict(q) for q in data["questions"]),
+            complete=bool(data.get("complete", True)),
+        )
+
+    def json(self, records: dict[str, str] | None = None) -> str:
+        """results.json's text: `json.dumps(self.to_dict(), indent=2)`, reusing the records'
+        text already made (`record_json`), so that rewriting it after every submission of a
+        class costs the bytes, not the serialising of every record again."""
+        header = json.dumps(self._header(), indent=2, ensure_ascii=False)
+        if not self.submissions:
+            return header[:-2] + ',\n  "submissions": []\n}\n'
+        texts = [(records or {}).get(s.id) or record_json(s) for s in self.submissions]
+        return header[:-2] + ',\n  "submissions": [\n' + ",\n".join(texts) + "\n  ]\n}\n"
+
+
+def record_json(sub: SubmissionResult) -> str:
+    """One submission's record as it stands inside results.json (indented two levels)."""
+    return "\n".join("    " + line for line in json.dumps(sub.to_dict(), indent=2, ensure_ascii=False).splitlines())
 
 
 def round_score(value: float) -> float:
@@ -241,7 +303,7 @@ def grades_csv(run: RunResult) -> str:
     """id, total, then one column per question: the gradebook, importable as it is."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
-    names = [q["name"] for q in run.questions]
+    names = [q.name for q in run.questions]
     writer.writerow(["id", "total", *names])
     for sub in run.submissions:
         writer.writerow([untrusted.csv_cell(sub.id), sub.score, *(sub.question_score(n) for n in names)])

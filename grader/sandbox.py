@@ -120,6 +120,12 @@ ALL_PROTECTIONS = (
 )
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (PR_SET_PDEATHSIG), on Linux."""
+    if platform.system() == "Linux":
+        _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -207,7 +213,7 @@ def confine(policy: Policy, namespaces: tuple[str, ...], readable: list[str], ke
         active.append("separate user")
     # Changing credentials clears both settings; restore them for the new user.
     libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent()
     if policy.isolate:
         try:
             granted = landlock.restrict(readable, [policy.scratch])

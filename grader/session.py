@@ -21,59 +21,14 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from grader import schema, untrusted, wire
 from grader.expected import digest
-from grader.results import LoadFailure as FailedUnit
+from grader.failures import FailureKind, StudentError, SubmissionNotLoaded, WorkerFailure
+from grader.results import LoadFailure
 from grader.sandbox import Limits
-from grader.zygote import WorkerProcess
-
-STUCK_AFTER = 2  # hangs or crashes of one question before its other calls are skipped
-
-
-class StudentError(Exception):
-    """The student's code raised an exception while answering a probe."""
-
-    def __init__(self, probe: str, error: dict[str, Any]) -> None:
-        self.probe = probe
-        self.type = untrusted.text(error.get("type", "Exception"), 200)
-        self.detail = untrusted.text(error.get("message", ""), 2000)
-        self.traceback = untrusted.text(error.get("traceback", ""), 4000)
-        self.location = error.get("location") if isinstance(error.get("location"), dict) else None
-        super().__init__(self.summary())
-
-    def summary(self) -> str:
-        where = ""
-        if self.location:
-            where = f" (in {self.location.get('function')}, {_short_file(self.location.get('file'))} line {self.location.get('line')})"
-        detail = self.detail.strip().splitlines()[0][:300] if self.detail.strip() else ""
-        return f"{self.type}: {detail}{where}" if detail else f"{self.type}{where}"
-
-
-class WorkerFailure(Exception):
-    """The worker did not answer: it timed out, crashed, or sent something malformed."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind  # "timeout", "crash", "protocol", "budget", "load", "tampering"
-        super().__init__(message)
-
-
-class LoadFailure(WorkerFailure):
-    """The submission could not be loaded at all; every check fails with this message."""
-
-
-@dataclass
-class LoadReport:
-    """What loading found: the units that failed."""
-
-    failures: list[FailedUnit] = field(default_factory=list)
-
-
-def _short_file(path: Any) -> str:
-    text = str(path or "")
-    return text.rsplit("/", 1)[-1].strip("<>") or "?"
+from grader.zygote import ExitReport, WorkerProcess
 
 
 class SubmissionSession:
@@ -92,28 +47,23 @@ class SubmissionSession:
         self.limits = limits
         self._worker: WorkerProcess | None = None
         self.elapsed = 0.0
-        self.load_report: LoadReport | None = None
-        self.load_failure: LoadFailure | None = None
+        self.load_failures: tuple[LoadFailure, ...] = ()  # units that failed while loading
+        self.load_failure: SubmissionNotLoaded | None = None  # when nothing could be loaded
         self.protections: dict[str, list[str]] | None = None
         self.timed_out = False
         self.output = ""
         self._answers: dict[str, tuple[bool, Any]] = {}
-        # The question the running check belongs to (set by the plugin), and how often
-        # each question's calls hung or crashed: after STUCK_AFTER, its remaining calls
-        # fail at once instead of spending the budget the other questions need.
-        self.question = ""
-        self._stuck: dict[str, list[WorkerFailure]] = {}
         self._ids = itertools.count(1)
+        self._loaded_once = False
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> LoadReport | None:
+    def start(self) -> None:
         """Start the first worker and load the submission; sets `load_failure` if it cannot."""
         try:
             self._ensure_worker()
-        except LoadFailure as failure:
+        except SubmissionNotLoaded as failure:
             self.load_failure = failure
-        return self.load_report
 
     def close(self) -> None:
         if self._worker is not None:
@@ -140,19 +90,10 @@ class SubmissionSession:
             raise self.load_failure
         key = digest(name, args)
         if key not in self._answers:
-            failures = self._stuck.get(self.question, [])
-            if len(failures) >= STUCK_AFTER:
-                raise WorkerFailure(
-                    failures[-1].kind, f"not run: earlier calls for this question failed too ({failures[-1]})"
-                )
             try:
                 self._answers[key] = (True, self._probe(name, args))
-            except StudentError as error:
+            except (StudentError, WorkerFailure) as error:
                 self._answers[key] = (False, error)
-            except WorkerFailure as error:
-                self._answers[key] = (False, error)
-                if error.kind in ("timeout", "crash", "protocol"):
-                    self._stuck.setdefault(self.question, []).append(error)
         ok, value = self._answers[key]
         if not ok:
             raise value
@@ -165,13 +106,13 @@ class SubmissionSession:
                               self.limits.request_seconds, what=what)  # fmt: skip
         if not reply["ok"]:
             if reply["error"]["type"] == "Tampered":
-                raise WorkerFailure("tampering", untrusted.text(reply["error"]["message"], 500))
+                raise WorkerFailure(FailureKind.TAMPERING, untrusted.text(reply["error"]["message"], 500))
             raise StudentError(name, reply["error"])
         try:
             schema.validate(reply["value"], _probe_type(self._probes, name), "answer")
         except schema.SchemaError as error:
             self._drop(worker)
-            raise WorkerFailure("protocol", f"the worker's answer to {what} is malformed ({error})") from None
+            raise WorkerFailure(FailureKind.PROTOCOL, f"the worker's answer to {what} is malformed ({error})") from None
         return reply["value"]
 
     def _request(self, worker: WorkerProcess, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
@@ -179,7 +120,7 @@ class SubmissionSession:
         if budget <= 0:
             self.timed_out = True
             raise WorkerFailure(
-                "budget",
+                FailureKind.BUDGET,
                 f"not run: the submission used up its {self.limits.submission_seconds:g} s time budget",
             )
         limit = min(timeout, budget)
@@ -197,18 +138,20 @@ class SubmissionSession:
             if limit < timeout:
                 self.timed_out = True
                 raise WorkerFailure(
-                    "budget",
+                    FailureKind.BUDGET,
                     f"{what} was stopped: the submission used up its {self.limits.submission_seconds:g} s time budget",
                 ) from None
             raise WorkerFailure(
-                "timeout", f"{what} did not finish within {timeout:g} s and was stopped (an endless loop?)"
+                FailureKind.TIMEOUT, f"{what} did not finish within {timeout:g} s and was stopped (an endless loop?)"
             ) from None
         except (wire.ProtocolError, OSError) as error:
             exit_report = self._drop(worker)
             if isinstance(error, (wire.PeerClosed, OSError)):
                 how = exit_report.describe() if exit_report is not None else "stopped"
-                raise WorkerFailure("crash", f"the process running your code {how} during {what}") from None
-            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what}: {error}") from None
+                raise WorkerFailure(FailureKind.CRASH, f"the process running your code {how} during {what}") from None
+            raise WorkerFailure(
+                FailureKind.PROTOCOL, f"the worker sent a malformed reply during {what}: {error}"
+            ) from None
         finally:
             self.elapsed += time.monotonic() - started
         try:
@@ -217,7 +160,9 @@ class SubmissionSession:
                 raise schema.SchemaError(f"it answers request {reply['id']}, not {request['id']}")
         except schema.SchemaError as error:
             self._drop(worker)
-            raise WorkerFailure("protocol", f"the worker sent a malformed reply during {what} ({error})") from None
+            raise WorkerFailure(
+                FailureKind.PROTOCOL, f"the worker sent a malformed reply during {what} ({error})"
+            ) from None
         return reply
 
     # -- workers ---------------------------------------------------------------------
@@ -230,7 +175,7 @@ class SubmissionSession:
             worker = self._spawn()
             ready = wire.receive(worker.rpc, 60.0)
         except (wire.ProtocolError, OSError) as error:
-            raise LoadFailure("load", f"the sandboxed worker could not start: {error}") from None
+            raise SubmissionNotLoaded(FailureKind.LOAD, f"the sandboxed worker could not start: {error}") from None
         finally:
             self.elapsed += time.monotonic() - started
         try:
@@ -238,42 +183,47 @@ class SubmissionSession:
         except schema.SchemaError:
             self._retire(worker)
             detail = ready.get("error") if isinstance(ready, dict) else ready
-            raise LoadFailure("load", f"the sandbox could not be set up: {untrusted.text(detail, 500)}") from None
+            raise SubmissionNotLoaded(
+                FailureKind.LOAD, f"the sandbox could not be set up: {untrusted.text(detail, 500)}"
+            ) from None
         self.protections = ready["protections"]
         request = dict(self._load_request, op="load", unit_seconds=self.limits.request_seconds)
         try:
             reply = self._request(worker, request, self.remaining(), what="loading your code")
         except WorkerFailure as failure:
-            kind = "budget" if failure.kind in ("budget", "timeout") else failure.kind
-            if kind == "budget":
+            kind = FailureKind.BUDGET if failure.kind in (FailureKind.BUDGET, FailureKind.TIMEOUT) else failure.kind
+            if kind is FailureKind.BUDGET:
                 self.timed_out = True
                 message = f"loading your code did not finish within the {self.limits.submission_seconds:g} s budget (an endless loop at import?)"
             else:
                 message = str(failure)
-            raise LoadFailure(kind, message) from None
+            raise SubmissionNotLoaded(kind, message) from None
         if not reply["ok"]:
             self._drop(worker)
-            raise LoadFailure(
-                "load", f"your code could not be loaded: {StudentError('load', reply['error']).summary()}"
+            raise SubmissionNotLoaded(
+                FailureKind.LOAD, f"your code could not be loaded: {StudentError('load', reply['error']).summary()}"
             )
         try:
             schema.validate(reply["value"], schema.LoadValue, "load report")
         except schema.SchemaError as error:
             self._drop(worker)
-            raise LoadFailure("protocol", f"the worker sent a malformed load report ({error})") from None
-        if self.load_report is None:
-            self.load_report = LoadReport(failures=[FailedUnit.from_dict(f) for f in reply["value"]["failures"]])
+            raise SubmissionNotLoaded(
+                FailureKind.PROTOCOL, f"the worker sent a malformed load report ({error})"
+            ) from None
+        if self._loaded_once is False:  # a replacement worker loads again: report the first loading only
+            self.load_failures = tuple(LoadFailure.from_dict(f) for f in reply["value"]["failures"])
+            self._loaded_once = True
         self._worker = worker
         return worker
 
-    def _drop(self, worker: WorkerProcess) -> Any:
+    def _drop(self, worker: WorkerProcess) -> ExitReport | None:
         worker.kill()
         report = self._retire(worker)
         if self._worker is worker:
             self._worker = None
         return report
 
-    def _retire(self, worker: WorkerProcess) -> Any:
+    def _retire(self, worker: WorkerProcess) -> ExitReport | None:
         try:
             report = worker.wait(10.0)
         except wire.ProtocolError:

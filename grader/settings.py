@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,33 +34,18 @@ class Settings:
     sandbox_uid: int = SANDBOX_UID_BASE  # each engine of a batch gets its own
     user_namespace: bool = False  # as root, sandbox as an unprivileged user would (tests that path)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, to hand settings to a host process."""
+        data = dataclasses.asdict(self)
+        data.update(cache_dir=str(self.cache_dir), hidden=list(self.hidden))
+        return data
 
-def settings_to_dict(settings: Settings) -> dict[str, Any]:
-    """JSON-able form, to hand settings to an engine process."""
-    return {
-        "weights": settings.weights,
-        "limits": settings.limits.to_dict() if settings.limits else None,
-        "isolate": settings.isolate,
-        "visibility": settings.visibility,
-        "expected": settings.expected,
-        "cache_dir": str(settings.cache_dir),
-        "hidden": list(settings.hidden),
-        "threads": settings.threads,
-        "sandbox_uid": settings.sandbox_uid,
-        "user_namespace": settings.user_namespace,
-    }
-
-
-def settings_from_dict(data: dict[str, Any]) -> Settings:
-    return Settings(
-        weights=data["weights"],
-        limits=Limits(**data["limits"]) if data.get("limits") else None,
-        isolate=data["isolate"],
-        visibility=data["visibility"],
-        expected=data["expected"],
-        cache_dir=Path(data["cache_dir"]),
-        hidden=tuple(data["hidden"]),
-        threads=data["threads"],
-        sandbox_uid=data["sandbox_uid"],
-        user_namespace=data.get("user_namespace", False),
-    )
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        values = dict(data)
+        values.update(
+            limits=Limits(**data["limits"]) if data.get("limits") else None,
+            cache_dir=Path(data["cache_dir"]),
+            hidden=tuple(data["hidden"]),
+        )
+        return cls(**values)

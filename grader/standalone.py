@@ -3,40 +3,86 @@
 For rubric authors: run the checks on one submission and see pytest's own output (with
 `-v`, tracebacks, `-k`, `--pdb` on the grader side), plus a score table at the end.
 The submission still runs in a sandboxed worker, with stand-in weights by default.
+
+A pytest plugin of its own (the `grader-standalone` entry point), apart from the rubric
+plugin: it adds the options, and starts a warm host only when `--submission` is given.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader import assignment as assignments
 from grader.discover import submission_at
-from grader.engine import Engine
 from grader.errors import GraderError
-from grader.plugin import GradingContext
-from grader.settings import Settings
+from grader.plugin import GradingContext, collector_key
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "autograder rubric")
+    group.addoption(
+        "--submission", default=None, help="grade this .py/.ipynb/.zip or folder with the rubric (rubric authors)"
+    )
+    group.addoption(
+        "--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH"
+    )
+    group.addoption("--grader-public", action="store_true", help="run the public checks only")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("submission", None):
+        config.pluginmanager.register(_Standalone(config), "grader-standalone-run")
 
 
 class _Standalone:
-    """Owns the engine and the session for one pytest run; closes them at the end."""
+    """Starts a host and a session on --submission; hands the rubric plugin its context; closes them."""
 
-    def __init__(self, engine: Engine, context: GradingContext, work: Path) -> None:
-        self.engine = engine
-        self.context = context
-        self.work = work
+    def __init__(self, config: pytest.Config) -> None:
+        from grader.engine import Ungradable
+        from grader.host import EngineHost  # imports torch: only when a submission is graded
+        from grader.settings import Settings
+
+        path = Path(config.getoption("submission"))
+        if not path.exists():
+            raise pytest.UsageError(f"--submission {path} does not exist")
+        visibility = "public" if config.getoption("grader_public") else "all"
+        self.host: Any = None
+        self.work: Path | None = None
+        try:
+            loaded = assignments.load(None)
+            settings = Settings(weights=config.getoption("grader_weights"), visibility=visibility)
+            self.host = EngineHost(loaded, settings, check_reference=False)
+            self.host.start()
+            submission = submission_at(path)
+            self.work = self.host.engine.workdir(submission)
+            self.session, _, _ = self.host.engine.open(submission, self.work)
+        except GraderError as error:
+            self.close()
+            raise pytest.UsageError(str(error)) from None
+        except Ungradable as error:  # no code to load
+            self.close()
+            raise pytest.UsageError(f"{path}: {error}") from None
+        self.session.start()
+        self.context = GradingContext(session=self.session, provider=self.host.engine.provider, visibility=visibility)
+        config.pluginmanager.register(self.context, "grader-context")
+
+    def close(self) -> None:
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
+        if self.host is not None:
+            self.host.close()
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.context.session.close()
-        shutil.rmtree(self.work, ignore_errors=True)
-        self.engine.close()
+        self.session.close()
+        self.close()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from grader.plugin import collector_key
-
         collector = terminalreporter.config.stash.get(collector_key, None)
         if collector is None:
             return
@@ -50,28 +96,3 @@ class _Standalone:
                 )
                 if result.hint:
                     terminalreporter.write_line(f"    hint: {result.hint}")
-
-
-def context_for_pytest(config: pytest.Config) -> GradingContext:
-    """Start an engine and a session on --submission; register their cleanup."""
-    path = Path(config.getoption("submission"))
-    try:
-        loaded = assignments.load(None)
-        if not path.exists():
-            raise pytest.UsageError(f"--submission {path} does not exist")
-        submission = submission_at(path)
-        visibility = "public" if config.getoption("grader_public") else "all"
-        engine = Engine(loaded, Settings(weights=config.getoption("grader_weights"), visibility=visibility))
-        engine.start()
-    except GraderError as error:
-        raise pytest.UsageError(str(error)) from None
-    work = engine.new_workdir(submission.id)
-    opened = engine.open_session(submission, work)
-    if not isinstance(opened, tuple):
-        raise pytest.UsageError(f"{path}: {opened.message}")
-    session = opened[0]
-    session.start()
-    assert engine.provider is not None
-    context = GradingContext(session=session, provider=engine.provider, visibility=visibility)
-    config.pluginmanager.register(_Standalone(engine, context, work), "grader-standalone")
-    return context

@@ -178,6 +178,7 @@ def _load(request: dict[str, Any], scratch: str) -> types.ModuleType:
     os.chdir(folder)  # and relative paths (an image beside the notebook) resolve
     unit_seconds = float(request.get("unit_seconds", 60))
     failures: list[dict[str, Any]] = []
+    units: list[tuple[str, Any, str, int]]
     if request["kind"] == "py":
         units = _py_units(request["source"], module.__file__)
     else:

@@ -16,7 +16,6 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import gc
 import importlib
@@ -38,12 +37,7 @@ from grader import sandbox, wire
 from grader.errors import SetupError
 from grader.resources import Resources
 
-_PR_SET_PDEATHSIG = 1
 _KEEP_BYTES = 16 * 1024  # of output, at each end
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass
@@ -320,7 +314,7 @@ def _policy_from_dict(data: dict[str, Any]) -> sandbox.Policy:
 
 def main(listener_fd: int, parent: int) -> None:
     """`python -m grader.zygote FD PARENT`: preload what the grader asks for, then fork workers."""
-    _die_with_parent()
+    sandbox.die_with_parent()
     if os.getppid() != parent:  # the grader died before the line above took effect
         return
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
@@ -384,7 +378,7 @@ def _supervise(
     policy: sandbox.Policy, rpc_fd: int, status_fd: int, setup_fd: int, serve_worker: Callable[..., None]
 ) -> None:
     """Fork the worker into fresh namespaces, set up its mounts from outside, then watch it."""
-    _die_with_parent()
+    sandbox.die_with_parent()
     for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     status = socket.socket(fileno=status_fd)
@@ -436,7 +430,7 @@ def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limit
     cap = int(limits.output_mb * 1024 * 1024)
     exited: int | None = None
     pidfd = os.pidfd_open(pid)  # readable once the worker exits: no polling delay
-    watching = [out_read, status, pidfd]
+    watching: list[Any] = [out_read, status, pidfd]
     while exited is None or out_read in watching:
         ready, _, _ = select.select(watching, [], [], 0.5)
         if out_read in ready:

@@ -1,8 +1,7 @@
-"""Shared fixtures: one grading engine per test session, in its own process.
+"""Shared fixtures: warm grading hosts, each in a process of its own.
 
-The engine runs as `python -m grader.engine`, exactly as `grade` runs it, so that its
-zygote forks before anything secret is imported (this test process imports the
-reference freely; a worker forked from it would inherit that).
+A host runs as `python -m grader.host`: the same EngineHost `grade` starts, grading in a
+forked copy of itself as `grade` does, answering JSON lines (host.HostProcess).
 """
 
 from __future__ import annotations
@@ -13,73 +12,95 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import EngineProcess
-from grader.discover import Submission, submission_at
-from grader.results import SubmissionResult
+from grader.discover import submission_at
+from grader.host import HostProcess
+from grader.results import RunInfo, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
-# Short limits keep the hostile cases fast; a correct submission needs ~2 s.
-TEST_LIMITS = Limits(request_seconds=4, submission_seconds=15, memory_mb=2048, processes=64, output_mb=2)
+# Short limits keep the hostile cases fast; a correct submission needs ~2 s, and its
+# slowest call well under a second even with the other core busy.
+TEST_LIMITS = Limits(request_seconds=3, submission_seconds=12, memory_mb=2048, processes=64, output_mb=2)
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private weights cache, so tests never depend on the machine's."""
-    path = tmp_path_factory.mktemp("grader-cache")
+    """A private weights cache, so tests never depend on the machine's.
+
+    One for the whole run: under pytest-xdist the workers share it (the stand-in is built
+    once, under the lock `resources` takes), as graders on one machine share theirs.
+    """
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "grader-cache"
+    path.mkdir(exist_ok=True)
     os.environ["GRADER_CACHE_DIR"] = str(path)
     return path
 
 
-def as_submission(path: Path, sub_id: str | None = None) -> Submission:
-    """A file or folder as the discovery step would present it."""
-    return submission_at(path, sub_id)
-
-
 class Grader:
-    """A running engine process: `grader.grade(path)` returns the SubmissionResult."""
+    """A running host process: `grader.grade(path)` returns the SubmissionResult."""
 
-    def __init__(self, engine: EngineProcess, describe: dict, uid: int) -> None:
-        self.engine = engine
-        self.describe = describe
+    def __init__(self, host: HostProcess, info: RunInfo, uid: int) -> None:
+        self.host = host
+        self.info = info
         self.uid = uid  # the user its workers run as
 
     def grade(self, path: Path, sub_id: str | None = None) -> SubmissionResult:
-        return self.engine.grade(as_submission(path, sub_id))
+        return self.host.grade(submission_at(path, sub_id))
 
 
-# Sandbox users for this test run, away from the range `grade` itself uses.
-TEST_UID_BASE = 64500 + (os.getpid() % 200) * 2
+def _uid_base() -> int:
+    """Sandbox users of this test run and xdist worker: 40 each, away from those `grade` uses (64000 on)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... under pytest-xdist
+    run = os.getppid() if worker else os.getpid()
+    return 100_000 + (run % 1000) * 200 + (int(worker[2:]) if worker else 0) * 40
+
+
+TEST_UID_BASE = _uid_base()
 
 
 def _start(
     tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, name: str, number: int, **settings: object
 ) -> Iterator[Grader]:
-    log_dir = tmp_path_factory.mktemp(name)
-    engine = EngineProcess(
-        number,
+    # The host's one forked copy runs its workers as the user after the host's (slot 0).
+    uid = TEST_UID_BASE + 4 * number
+    host = HostProcess(
         "cnn_basics",
-        Settings(weights="standin", cache_dir=cache_dir, sandbox_uid=TEST_UID_BASE, **settings),
-        log_dir / "engine.log",
+        Settings(weights="standin", cache_dir=cache_dir, sandbox_uid=uid, **settings),  # type: ignore[arg-type]
+        tmp_path_factory.mktemp(name),
     )
     try:
-        yield Grader(engine, engine.ready(), TEST_UID_BASE + number)
+        yield Grader(host, host.ready(), uid)
     finally:
-        engine.stop()
+        host.stop()
 
 
 @pytest.fixture(scope="session")
 def grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Grader]:
-    """The engine with the assignment's own limits."""
-    yield from _start(tmp_path_factory, cache_dir, "engine", 0)
+    """The tests' host: short limits (TEST_LIMITS), so that hanging, flooding or hogging
+    submissions cost seconds; every other submission the tests grade shares it."""
+    yield from _start(tmp_path_factory, cache_dir, "engine", 0, limits=TEST_LIMITS)
 
 
-@pytest.fixture(scope="session")
-def strict_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Grader]:
-    """The engine with short limits, for submissions that hang, flood or hog."""
-    yield from _start(tmp_path_factory, cache_dir, "strict-engine", 1, limits=TEST_LIMITS)
+# -- pytest-xdist: which tests share a worker ---------------------------------------------------
+
+# Files whose tests are independent and slow, each sent to whichever worker is free. Every other
+# file runs whole on one worker, so its module fixtures (a class graded once) are built once.
+SPREAD = {"tests/test_hostile.py"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if file in SPREAD else file
+
+    config.option.loadscopereorder = True  # larger files first; single tests fill in at the end
+    return ByFile(config, log)
 
 
 @pytest.hookimpl(trylast=True)

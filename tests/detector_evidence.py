@@ -49,7 +49,7 @@ def asker(module: types.ModuleType) -> Callable[..., Any]:
     from assignments.cnn_basics import probes
     from grader import wire
     from grader.expected import digest
-    from grader.session import StudentError
+    from grader.failures import StudentError
     from grader.worker import describe_exception
 
     memo: dict[str, tuple[bool, Any]] = {}

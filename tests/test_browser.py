@@ -99,8 +99,8 @@ def test_class_summary_shows_the_right_numbers(browser, tmp_path: Path) -> None:
 
     # The tables.
     for question in run.questions:
-        row = page.locator(f'#questions tr[data-question="{question["name"]}"]')
-        mean = statistics.fmean(s.question_score(question["name"]) for s in run.submissions)
+        row = page.locator(f'#questions tr[data-question="{question.name}"]')
+        mean = statistics.fmean(s.question_score(question.name) for s in run.submissions)
         assert float(row.get_attribute("data-mean")) == pytest.approx(mean, abs=0.006)
         assert float(row.locator("td").nth(1).inner_text()) == pytest.approx(mean, abs=0.006)
     for sub in run.submissions:
@@ -108,8 +108,8 @@ def test_class_summary_shows_the_right_numbers(browser, tmp_path: Path) -> None:
         assert row.get_attribute("data-status") == sub.status
         assert float(row.locator("td.score").inner_text()) == sub.score
         for question in run.questions:
-            cell = row.locator(f'td[data-question="{question["name"]}"]')
-            assert float(cell.inner_text()) == sub.question_score(question["name"])
+            cell = row.locator(f'td[data-question="{question.name}"]')
+            assert float(cell.inner_text()) == sub.question_score(question.name)
     failed = page.locator("#failed-checks tr[data-check]")
     top = {
         failed.nth(i).get_attribute("data-check"): int(failed.nth(i).get_attribute("data-failures"))

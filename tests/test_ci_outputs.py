@@ -28,7 +28,16 @@ import pytest
 
 from grader import ci, kit
 from grader.assignment import load
-from grader.results import CheckResult, LoadFailure, QuestionResult, RunResult, SubmissionResult, grades_csv
+from grader.results import (
+    CheckResult,
+    LoadFailure,
+    QuestionInfo,
+    QuestionResult,
+    RunInfo,
+    RunResult,
+    SubmissionResult,
+    grades_csv,
+)
 from tests.conftest import ROOT
 
 DATA = Path(__file__).parent / "data"
@@ -140,7 +149,7 @@ def synthetic_run() -> RunResult:
         "limits": {"request_seconds": 60},
         "notes": ["stand-in"],
     }
-    return RunResult("cnn_basics", settings, subs, QUESTIONS)
+    return RunResult("cnn_basics", RunInfo.from_dict(settings), subs, tuple(map(QuestionInfo.from_dict, QUESTIONS)))
 
 
 # -- JUnit -----------------------------------------------------------------------------------
@@ -233,7 +242,7 @@ def test_gradescope_schema_is_not_vacuous(gradescope_validator) -> None:
 
 def test_annotations_point_at_failing_functions_and_units() -> None:
     bob = synthetic_run().submissions[1]
-    lines = ci.annotations(bob, "src/bob.py")
+    lines = ci.error_annotations(bob, "src/bob.py")
     assert lines[0].startswith(
         "::error file=src/bob.py,line=12,title=conv_out%3A 2 of 3 checks failed (9.5/15 points)::"
     )
@@ -242,7 +251,7 @@ def test_annotations_point_at_failing_functions_and_units() -> None:
     assert lines[1].startswith("::error file=src/bob.py,line=32,title=tiny_cnn%3A 2 of 2 checks failed")
     assert len(lines) == 2 and all("\n" not in line and SECRET not in line for line in lines)
     dave = synthetic_run().submissions[3]
-    assert ci.annotations(dave, "dave.zip") == [
+    assert ci.error_annotations(dave, "dave.zip") == [
         "::error file=dave.zip,title=dave%3A error::dave.zip is not a readable zip file"
     ]
 
@@ -259,7 +268,7 @@ def test_a_failing_cell_is_annotated_at_its_line_in_the_ipynb(tmp_path: Path) ->
         first = cells[number - 1].source.splitlines()[0]
         assert json.loads(json_lines[line - 1].strip().rstrip(",")).rstrip("\n") == first
     carol = synthetic_run().submissions[2]
-    failure = next(line for line in ci.annotations(carol, "carol.ipynb", text) if "cell 3 failed" in line)
+    failure = next(line for line in ci.error_annotations(carol, "carol.ipynb", text) if "cell 3 failed" in line)
     assert failure.startswith(f"::error file=carol.ipynb,line={found[3]},title=cell 3 failed to run::ValueError: bad")
 
 

@@ -128,26 +128,26 @@ def assert_verdict(result, verdict: Verdict) -> None:
 @pytest.mark.parametrize(
     "case", sorted(set(VERDICTS) - {"connect_loopback", "forge_results", "overwrite_weights", "background_process"})
 )
-def test_hostile_case(case: str, strict_grader, tmp_path: Path) -> None:
-    result = strict_grader.grade(compose(case, tmp_path / case, MARKER="unused", PORT=9), case)
+def test_hostile_case(case: str, grader, tmp_path: Path) -> None:
+    result = grader.grade(compose(case, tmp_path / case, MARKER="unused", PORT=9), case)
     assert_verdict(result, VERDICTS[case])
     # As root the worker switches to a user of its own; otherwise it stays the grader's user
     # inside a user namespace (tests/test_sandbox_modes.py covers that path as root too).
     own_user = "separate user" if os.geteuid() == 0 else "user namespace"
     assert set(result.protections["active"]) >= {"pid namespace", "network namespace", "landlock filesystem", own_user}
     assert len(result.output) < 64 * 1024, "the worker's output must be capped"
-    assert sandbox_processes(strict_grader.uid) == [], "processes outlived grading"
+    assert sandbox_processes(grader.uid) == [], "processes outlived grading"
 
 
-def test_background_process_does_not_survive(strict_grader, tmp_path: Path) -> None:
+def test_background_process_does_not_survive(grader, tmp_path: Path) -> None:
     marker = "gr" + uuid.uuid4().hex[:10]
-    result = strict_grader.grade(compose("background_process", tmp_path / "bg", MARKER=marker), "background")
+    result = grader.grade(compose("background_process", tmp_path / "bg", MARKER=marker), "background")
     assert_verdict(result, VERDICTS["background_process"])
-    assert sandbox_processes(strict_grader.uid) == []
-    assert not any(name == marker[:15] for _, name in sandbox_processes(strict_grader.uid))
+    assert sandbox_processes(grader.uid) == []
+    assert not any(name == marker[:15] for _, name in sandbox_processes(grader.uid))
 
 
-def test_loopback_connection_is_refused(strict_grader, tmp_path: Path) -> None:
+def test_loopback_connection_is_refused(grader, tmp_path: Path) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -167,7 +167,7 @@ def test_loopback_connection_is_refused(strict_grader, tmp_path: Path) -> None:
     thread.start()
     try:
         port = server.getsockname()[1]
-        result = strict_grader.grade(compose("connect_loopback", tmp_path / "net", PORT=port), "net")
+        result = grader.grade(compose("connect_loopback", tmp_path / "net", PORT=port), "net")
     finally:
         stop.set()
         thread.join()
@@ -177,11 +177,11 @@ def test_loopback_connection_is_refused(strict_grader, tmp_path: Path) -> None:
     assert "connect failed" in result.output
 
 
-def test_forged_results_land_nowhere(strict_grader, tmp_path: Path) -> None:
+def test_forged_results_land_nowhere(grader, tmp_path: Path) -> None:
     marker = "forged" + uuid.uuid4().hex[:8]
     canary = tmp_path / "canary"
     canary.mkdir()
-    result = strict_grader.grade(compose("forge_results", tmp_path / "forger", MARKER=marker), "forger")
+    result = grader.grade(compose("forge_results", tmp_path / "forger", MARKER=marker), "forger")
     assert_verdict(result, VERDICTS["forge_results"])
     # It may write only into its own scratch folder (a tmpfs that vanishes with it).
     forged_line = next(line for line in result.output.splitlines() if line.startswith("FORGED:"))
@@ -192,20 +192,20 @@ def test_forged_results_land_nowhere(strict_grader, tmp_path: Path) -> None:
     assert list(canary.iterdir()) == []
 
 
-def test_weights_cannot_be_overwritten(strict_grader, tmp_path: Path, cache_dir: Path) -> None:
+def test_weights_cannot_be_overwritten(grader, tmp_path: Path, cache_dir: Path) -> None:
     checkpoints = list(cache_dir.rglob("alexnet-owt-7be5be79.pth"))
     assert checkpoints, "the stand-in checkpoint should be in the test cache"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in checkpoints}
-    result = strict_grader.grade(compose("overwrite_weights", tmp_path / "weights"), "weights")
+    result = grader.grade(compose("overwrite_weights", tmp_path / "weights"), "weights")
     assert_verdict(result, VERDICTS["overwrite_weights"])
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in checkpoints} == before
-    after = strict_grader.grade(compose("slow_but_correct", tmp_path / "next"), "next")
+    after = grader.grade(compose("slow_but_correct", tmp_path / "next"), "next")
     assert after.score == 100
 
 
-def test_results_read_back_without_running_code(strict_grader, tmp_path: Path) -> None:
+def test_results_read_back_without_running_code(grader, tmp_path: Path) -> None:
     marker = "pwn" + uuid.uuid4().hex[:8]
-    result = strict_grader.grade(compose("evil_return_values", tmp_path / "evil", MARKER=marker), "evil")
+    result = grader.grade(compose("evil_return_values", tmp_path / "evil", MARKER=marker), "evil")
     assert_verdict(result, VERDICTS["evil_return_values"])
     assert not Path(f"/tmp/{marker}-pwned").exists()
 
@@ -226,7 +226,7 @@ CLASS = {
     "h_replies": "forge_replies",
     "h_patch": "monkeypatch_everything",
 }
-STRICT_FLAGS = ["--request-seconds", "4", "--submission-seconds", "15", "--output-mb", "2", "--memory-mb", "2048"]
+STRICT_FLAGS = ["--request-seconds", "3", "--submission-seconds", "12", "--output-mb", "2", "--memory-mb", "2048"]
 
 
 def _build_class(folder: Path) -> None:
@@ -245,11 +245,11 @@ def _build_class(folder: Path) -> None:
             compose(kind, target, MARKER="x" + uuid.uuid4().hex[:6], PORT=9)
 
 
-def test_a_hostile_class_leaves_the_others_alone(strict_grader, tmp_path: Path, cache_dir: Path) -> None:
+def test_a_hostile_class_leaves_the_others_alone(grader, tmp_path: Path, cache_dir: Path) -> None:
     submissions = tmp_path / "class"
     _build_class(submissions)
     before = {p.relative_to(submissions): p.read_bytes() for p in submissions.rglob("*") if p.is_file()}
-    alone = {sub_id: strict_grader.grade(submissions / sub_id, sub_id).score for sub_id in ("alice", "bob")}
+    alone = {sub_id: grader.grade(submissions / sub_id, sub_id).score for sub_id in ("alice", "bob")}
     out = tmp_path / "out"
     env = dict(os.environ, GRADER_CACHE_DIR=str(cache_dir))
     run = subprocess.run(

@@ -82,12 +82,12 @@ def test_without_sandbox_grading_works_and_says_so(open_grader: Grader, tmp_path
 
 def test_reports_name_missing_protections(tmp_path: Path) -> None:
     from grader.report import render_all
-    from grader.results import RunResult, SubmissionResult
+    from grader.results import RunInfo, RunResult, SubmissionResult
 
     sub = SubmissionResult(
         "x", "x.py", "graded", 100, 100, protections={"active": ["process group"], "missing": ["landlock filesystem"]}
     )
-    run = RunResult("cnn_basics", {"weights": {"kind": "standin", "sha256": "0" * 64}, "notes": []}, (sub,), ())
+    run = RunResult("cnn_basics", RunInfo({"weights": {"kind": "standin", "sha256": "0" * 64}}), (sub,), ())
     render_all(run, tmp_path)
     assert "Not available here: landlock filesystem" in (tmp_path / "index.html").read_text()
     assert "landlock filesystem" in (tmp_path / "students" / "x.html").read_text()

@@ -30,10 +30,11 @@ from rich.console import Console
 from rich.text import Text
 
 from grader import ci, discover, schema, untrusted
+from grader.failures import StudentError, WorkerFailure
 from grader.report import render_all, render_student_markdown, student_file
-from grader.results import RunResult, SubmissionResult, grades_csv, write_json
+from grader.results import QuestionInfo, RunInfo, RunResult, SubmissionResult, grades_csv, write_json
 from grader.sandbox import Limits
-from grader.session import StudentError, SubmissionSession, WorkerFailure
+from grader.session import SubmissionSession
 from grader.zygote import WorkerProcess
 from tests import hostile_inputs as hostile
 
@@ -46,7 +47,7 @@ settings.register_profile(
     "campaign", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-QUESTIONS = ({"name": "conv_out", "title": "c", "max_score": 20}, {"name": "tiny_cnn", "title": "t", "max_score": 20})
+QUESTIONS = (QuestionInfo("conv_out", "c", 20), QuestionInfo("tiny_cnn", "t", 20))
 _TERMINAL_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -149,9 +150,7 @@ def gradescope_schema() -> dict:
 def test_every_output_parses_and_escapes(subs: list[SubmissionResult], tmp_path_factory, junit_schema,
                                          gradescope_schema) -> None:  # fmt: skip
     out = tmp_path_factory.mktemp("out")
-    run = RunResult(
-        "cnn_basics", {"weights": {"kind": "standin", "sha256": "0" * 64}, "notes": []}, tuple(subs), QUESTIONS
-    )
+    run = RunResult("cnn_basics", RunInfo({"weights": {"kind": "standin", "sha256": "0" * 64}}), tuple(subs), QUESTIONS)
     render_all(run, out)
     write_json(out / "results.json", run.to_dict())
     assert [s["id"] for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]] == [
@@ -171,7 +170,7 @@ def test_every_output_parses_and_escapes(subs: list[SubmissionResult], tmp_path_
     junit_schema.validate(junit)
     for sub in subs:
         jsonschema.validate(json.loads(json.dumps(ci.gradescope_results(sub))), gradescope_schema)
-        for line in ci.annotations(sub, "src/x.ipynb", "{}"):
+        for line in ci.error_annotations(sub, "src/x.ipynb", "{}"):
             assert line.startswith("::error ") and "\n" not in line and "\r" not in line
         markdown = render_student_markdown(run, sub)
         assert not re.search(r"<(?!/?(p|sub|table|thead|tbody|tr|th|td|h2|ul|li|strong|em|blockquote)\b)[a-z]",
@@ -182,7 +181,7 @@ def test_console_shows_hostile_records_without_escapes() -> None:
     from grader import console
 
     sub = SubmissionResult("\x1b[2J[bold]x[/]\u202e", "s", "graded", 1, 2, message="\x1b]52;c;Zm9v\x07msg")
-    run = RunResult("cnn_basics", {}, (sub,), QUESTIONS)
+    run = RunResult("cnn_basics", RunInfo(), (sub,), QUESTIONS)
     stream = io.StringIO()
     printer = Console(file=stream, force_terminal=False, width=200)
     printer.print(console.score_table(run))

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from assignments.cnn_basics import facts, photos
-from grader.expected import MissingExpectation
-from grader.session import StudentError, WorkerFailure
+from grader.failures import MissingExpectation, StudentError, WorkerFailure
 
 
 class Unavailable(Exception):

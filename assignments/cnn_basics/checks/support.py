@@ -19,8 +19,8 @@ from assignments.cnn_basics.checks import detectors
 from assignments.cnn_basics.checks import evidence as ev
 from assignments.cnn_basics.checks.evidence import Evidence, Outcome
 from grader.describe import number
+from grader.failures import WorkerFailure
 from grader.rubric import fail
-from grader.session import WorkerFailure
 
 GENERAL_ERROR_HINT = "Run the same call yourself (restart, run all, then call it) and fix the exception."
 
