@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 # Short limits keep the hostile cases fast; a correct submission needs ~2 s, and its
 # slowest call well under a second even with the other core busy.
-TEST_LIMITS = Limits(request_seconds=3, submission_seconds=12, memory_mb=2048, processes=64, output_mb=2)
+TEST_LIMITS = Limits(request_seconds=2, submission_seconds=12, memory_mb=2048, processes=64, output_mb=2)
 
 
 @pytest.fixture(scope="session")

@@ -226,7 +226,7 @@ CLASS = {
     "h_replies": "forge_replies",
     "h_patch": "monkeypatch_everything",
 }
-STRICT_FLAGS = ["--request-seconds", "3", "--submission-seconds", "12", "--output-mb", "2", "--memory-mb", "2048"]
+STRICT_FLAGS = ["--request-seconds", "2", "--submission-seconds", "12", "--output-mb", "2", "--memory-mb", "2048"]
 
 
 def _build_class(folder: Path) -> None:
