@@ -18,6 +18,9 @@ import pytest
 
 from tests.conftest import ROOT, SUBMISSIONS
 
+# End to end: real `grade` runs in subprocesses; left out of the inner loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 STUB = ROOT / "assignments" / "cnn_basics" / "cnn_basics.py"
 
 

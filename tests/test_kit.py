@@ -36,6 +36,9 @@ from grader.expected import AnswerKey, Recorder
 from tests.conftest import ROOT, _start
 from tests.test_ci_outputs import DATA, off_by_one
 
+# End to end: real `grade` runs in subprocesses; left out of the inner loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = ROOT / "assignments" / "cnn_basics"
 HIDDEN = ASSIGNMENT / "checks" / "hidden"
 # Not linked into the kit's virtualenv: this project, and pip (it runs from outside). setuptools is linked, so
@@ -260,7 +263,6 @@ def test_kit_holds_nothing_of_the_hidden_checks(release: tuple[Path, Path], grad
     assert mentions == []
 
 
-@pytest.mark.slow
 def test_answer_key_holds_only_what_public_checks_ask(
     release: tuple[Path, Path], cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -314,7 +316,6 @@ def _verdicts(results: dict) -> dict[str, tuple[str, float, float]]:
     return {t["name"]: (t["status"], t["score"], t["max_score"]) for t in results["tests"]}
 
 
-@pytest.mark.slow
 def test_kit_grades_like_the_instructor(kit_runs: dict[str, dict], submissions: dict[str, Path], public_grader) -> None:
     from grader.ci import gradescope_results
 
@@ -332,7 +333,6 @@ def test_kit_grades_like_the_instructor(kit_runs: dict[str, dict], submissions: 
     assert seed_photo[0] == "passed"  # compared with the answer key's expected value
 
 
-@pytest.mark.slow
 def test_kit_ci_in_a_student_repository(kit_runs: dict[str, dict], submissions: dict[str, Path]) -> None:
     xmlschema = pytest.importorskip("xmlschema")
     run = kit_runs["stub"]
@@ -349,7 +349,6 @@ def test_kit_ci_in_a_student_repository(kit_runs: dict[str, dict], submissions: 
     xmlschema.XMLSchema(str(DATA / "junit-jenkins.xsd")).validate(str(repo / "junit.xml"))
 
 
-@pytest.mark.slow
 def test_kit_refuses_an_answer_key_made_with_other_weights(
     kit_grade: Path, kit_runs, submissions, cache_dir: Path, tmp_path: Path
 ) -> None:

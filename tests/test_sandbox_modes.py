@@ -17,6 +17,9 @@ import pytest
 from tests.conftest import ROOT, TEST_LIMITS, Grader, _start
 from tests.test_hostile import compose, sandbox_processes
 
+# End to end: hosts in the other sandbox modes; left out of the inner loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def userns_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Grader]:

@@ -28,6 +28,9 @@ from grader import untrusted
 from grader.report import student_file
 from tests.conftest import ROOT, SUBMISSIONS
 
+# End to end: real `grade` runs in subprocesses; left out of the inner loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 REFERENCE = ROOT / "reference" / "cnn_basics.py"
 MISTAKE = SUBMISSIONS / "mistakes" / "conv_out_off_by_one.py"
 SECRET = "gradersecret" + uuid.uuid4().hex[:12]
