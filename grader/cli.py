@@ -1,4 +1,4 @@
-"""The `grade` command: a thin layer over `batch.grade_folder` and `engine.grade_submission`.
+"""The `grade` command: a thin layer over `commands.py` (a class through `batch.grade_folder`, one submission through `host.EngineHost`).
 
     grade SUBMISSIONS [--out DIR] [--jobs N] [--weights auto|official|standin|PATH] [--resume]
                       [--format gradescope|junit|markdown|canvas] [--ci]
