@@ -307,6 +307,7 @@ def main() -> None:
         print(
             f"  fit: total = {slope.intercept:.1f} s + {slope.slope:.3f} s x N  (fixed start-up + per-submission cost)"
         )
+        print(f"  per-submission cost / compute floor: {slope.slope / floor:.2f} x wall   (target: at most 2)")
     shutil.rmtree(work, ignore_errors=True)
 
 
