@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from grader import untrusted
 from grader.results import RunResult, SubmissionResult, grades_csv, round_score, write_atomic
@@ -37,7 +38,7 @@ def environment(*, markdown: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader", "templates"),
         autoescape=not markdown,
-        finalize=_markdown_value if markdown else None,
+        finalize=_markdown_value if markdown else _page_value,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
@@ -45,6 +46,12 @@ def environment(*, markdown: bool = False) -> jinja2.Environment:
     )
     env.filters["points"] = points
     return env
+
+
+def _page_value(value: Any) -> Any:
+    """Every string a page shows, without escape sequences or other control characters (Jinja
+    escapes the markup): a student's printed output must not drive a terminal that shows the page."""
+    return untrusted.terminal(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
 
 
 def _markdown_value(value: Any) -> Any:

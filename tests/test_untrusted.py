@@ -161,6 +161,8 @@ def test_every_output_parses_and_escapes(subs: list[SubmissionResult], tmp_path_
     for page in [out / "index.html", *(out / "students").iterdir()]:
         parser = _Tags()
         parser.feed(page.read_text(encoding="utf-8"))
+        # No terminal escape or other control character (a `cat` of the page must not drive the terminal).
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", page.read_text(encoding="utf-8")), page.name
         assert parser.tags <= _TEMPLATE_TAGS, (page.name, parser.tags - _TEMPLATE_TAGS)
     for text in (grades_csv(run), ci.canvas_csv(run)):
         for row in list(csv.reader(io.StringIO(text)))[1:]:
