@@ -25,6 +25,9 @@ from torchvision.models import AlexNet, AlexNet_Weights, alexnet
 
 from assignments.cnn_basics import standin
 
+# Builds the stand-in weights several times over; it changes rarely: out of the inner loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_DIR = ROOT / "assignments" / "cnn_basics" / "probe_images"
 WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
