@@ -76,6 +76,10 @@ class Limits:
             "open_files": self.open_files,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> Limits:
+        return cls(**{name: type(getattr(cls, name))(data[name]) for name in cls.__dataclass_fields__ if name in data})
+
 
 class SandboxError(Exception):
     """The sandbox could not be set up; the worker never runs student code then."""
@@ -261,9 +265,7 @@ def _set_rlimits(limits: Limits, already_running: int = 0) -> None:
     # The CUDA build of torch maps ~3.4 GiB at import; the limit is on top of what the
     # zygote already holds, so it measures what the student allocates.
     _setrlimit(resource.RLIMIT_AS, baseline + limits.memory_mb * _MiB)
-    cpu = int(limits.submission_seconds) + 1
-    # soft < hard: SIGXCPU first (a clear message), SIGKILL if it is ignored.
-    _setrlimit(resource.RLIMIT_CPU, cpu, cpu + 5)
+    limit_cpu(limits)
     _setrlimit(resource.RLIMIT_NOFILE, limits.open_files)
     _setrlimit(resource.RLIMIT_FSIZE, limits.scratch_mb * _MiB)
     _setrlimit(resource.RLIMIT_CORE, 0)
@@ -271,6 +273,13 @@ def _set_rlimits(limits: Limits, already_running: int = 0) -> None:
     # grader's user already runs when the worker stays that user (a user namespace).
     _setrlimit(resource.RLIMIT_NPROC, limits.processes + already_running)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG
+
+
+def limit_cpu(limits: Limits) -> None:
+    """CPU time for this process: the submission's wall budget (a forked copy starts from zero)."""
+    cpu = int(limits.submission_seconds) + 1
+    # soft < hard: SIGXCPU first (a clear message), SIGKILL if it is ignored.
+    _setrlimit(resource.RLIMIT_CPU, cpu, cpu + 5)
 
 
 def _setrlimit(which: int, soft: int, hard: int | None = None) -> None:

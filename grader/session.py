@@ -42,7 +42,7 @@ class SubmissionSession:
         limits: Limits,
     ) -> None:
         self._spawn = spawn
-        self._load_request = load_request
+        self.load_request = load_request
         self._probes = probes_module
         self.limits = limits
         self._worker: WorkerProcess | None = None
@@ -187,7 +187,7 @@ class SubmissionSession:
                 FailureKind.LOAD, f"the sandbox could not be set up: {untrusted.text(detail, 500)}"
             ) from None
         self.protections = ready["protections"]
-        request = dict(self._load_request, op="load", unit_seconds=self.limits.request_seconds)
+        request = dict(self.load_request, op="load", unit_seconds=self.limits.request_seconds)
         try:
             reply = self._request(worker, request, self.remaining(), what="loading your code")
         except WorkerFailure as failure:

@@ -23,6 +23,7 @@ import types
 from typing import Any
 
 from grader import integrity, sandbox, wire
+from grader.supervise import watch
 
 _EXCERPT_LINES = 5
 
@@ -63,8 +64,15 @@ def serve(
     except Exception as error:  # fail closed: never run student code half-confined
         wire.send(channel, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
         _exit(71)
-    wire.send(channel, {"event": "ready", "protections": protections.to_dict()})
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"protections": protections.to_dict()}
+    wire.send(channel, {"event": "ready", "protections": state["protections"]})
+    _answer(channel, state, policy, snapshot)
+
+
+def _answer(
+    channel: socket.socket, state: dict[str, Any], policy: sandbox.Policy, snapshot: integrity.Snapshot | None
+) -> None:
+    """Answer requests on `channel` until told to exit or the grader goes away."""
     while True:
         try:
             request = wire.receive(channel)
@@ -72,7 +80,10 @@ def serve(
             _exit(0)
         if not isinstance(request, dict):
             _exit(0)
-        reply = _handle(request, state, policy, snapshot)
+        if request.get("op") == "fork":
+            reply = _fork(channel, request, state, policy, snapshot)
+        else:
+            reply = _handle(request, state, policy, snapshot)
         try:
             wire.send(channel, reply | {"id": request.get("id")})
         except (TypeError, ValueError, OverflowError) as error:
@@ -88,7 +99,7 @@ def _handle(
     op = request.get("op")
     try:
         if op == "load":
-            state["module"] = _load(request, policy.scratch)
+            state["module"] = _load(request, policy.scratch, state.get("module") if request.get("resume") else None)
             return {"ok": True, "value": state["module"].__grader_load_report__}
         if op == "probe":
             module = state.get("module")
@@ -166,21 +177,27 @@ def _is_student_file(filename: str) -> bool:
     return filename.startswith("<cell") or not filename.startswith(_LIBRARY_ROOTS)
 
 
-def _load(request: dict[str, Any], scratch: str) -> types.ModuleType:
-    """Execute the submission unit by unit into a fresh module registered in sys.modules."""
-    name = request["module"]
-    module = types.ModuleType(name)
-    module.__file__ = os.path.join(scratch, request["filename"])
-    module.__dict__["display"] = _display  # notebooks call IPython's display() freely
-    sys.modules[name] = module
-    folder = os.path.dirname(module.__file__)
-    sys.path.insert(0, folder)  # helper modules beside the submission import as usual
-    os.chdir(folder)  # and relative paths (an image beside the notebook) resolve
+def _load(request: dict[str, Any], scratch: str, module: types.ModuleType | None = None) -> types.ModuleType:
+    """Execute the submission unit by unit into a fresh module registered in sys.modules.
+
+    Given `module` (a worker that already ran the first cells: see `_fork`), go on with
+    the request's units in it, adding to its load report.
+    """
+    if module is None:
+        module = types.ModuleType(request["module"])
+        module.__file__ = os.path.join(scratch, request["filename"])
+        module.__dict__["display"] = _display  # notebooks call IPython's display() freely
+        module.__grader_load_report__ = {"failures": []}  # type: ignore[attr-defined]
+        sys.modules[module.__name__] = module
+        folder = os.path.dirname(module.__file__)
+        sys.path.insert(0, folder)  # helper modules beside the submission import as usual
+        os.chdir(folder)  # and relative paths (an image beside the notebook) resolve
     unit_seconds = float(request.get("unit_seconds", 60))
-    failures: list[dict[str, Any]] = []
+    report = getattr(module, "__grader_load_report__", None)
+    failures: list[dict[str, Any]] = list(report["failures"]) if isinstance(report, dict) else []
     units: list[tuple[str, Any, str, int]]
     if request["kind"] == "py":
-        units = _py_units(request["source"], module.__file__)
+        units = _py_units(request["source"], str(module.__file__))
     else:
         units = _notebook_units(request["cells"])
     for label, code, source, first_line in units:
@@ -190,6 +207,90 @@ def _load(request: dict[str, Any], scratch: str) -> types.ModuleType:
             failures.append(failure)
     module.__grader_load_report__ = {"failures": failures}  # type: ignore[attr-defined]
     return module
+
+
+def _fork(
+    channel: socket.socket,
+    request: dict[str, Any],
+    state: dict[str, Any],
+    policy: sandbox.Policy,
+    snapshot: integrity.Snapshot | None,
+) -> dict[str, Any]:
+    """Start a copy of this worker, as it is now, for the grader to use (`grader.prefix`).
+
+    The grader passes two sockets with the request: the copy's requests and its
+    supervisor's reports. A supervisor forked here watches the copy as the zygote's
+    supervisors watch workers (its output, the output cap, its wall time) under the
+    limits the request gives; the copy answers on its own socket. Everything stays
+    inside this worker's sandbox; the grader's own last resort is to kill this whole
+    worker, which takes its copies along.
+    """
+    try:
+        _, fds, _, _ = socket.recv_fds(channel, 1, 2)
+    except OSError as error:
+        return _failure("BadRequest", f"fork without its sockets: {error}")
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        return _failure("BadRequest", "fork needs two sockets")
+    limits = sandbox.Limits.from_dict(request["limits"])
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a student may have replaced or closed the streams
+            pass
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # this worker never waits for its supervisors
+    try:
+        pid = os.fork()
+    except OSError as error:
+        for fd in fds:
+            os.close(fd)
+        return _failure("ForkFailed", str(error))
+    if pid == 0:
+        try:
+            channel.close()
+            _supervise_copy(fds[0], fds[1], limits, state, policy, snapshot)
+        except BaseException as error:
+            with socket.socket(fileno=fds[1]) as status:
+                wire.send(status, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
+        finally:
+            _exit(70)
+    for fd in fds:
+        os.close(fd)
+    return {"ok": True, "value": None}
+
+
+def _supervise_copy(
+    rpc_fd: int,
+    status_fd: int,
+    limits: sandbox.Limits,
+    state: dict[str, Any],
+    policy: sandbox.Policy,
+    snapshot: integrity.Snapshot | None,
+) -> None:
+    sandbox.die_with_parent()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    status = socket.socket(fileno=status_fd)
+    out_read, out_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sandbox.die_with_parent()
+            os.close(out_read)
+            status.close()
+            os.dup2(out_write, 1)
+            os.dup2(out_write, 2)
+            os.close(out_write)
+            sandbox.limit_cpu(limits)  # this copy's own CPU time, as a fresh worker's
+            channel = socket.socket(fileno=rpc_fd)
+            wire.send(channel, {"event": "ready", "protections": state["protections"]})
+            _answer(channel, state, policy, snapshot)
+        finally:
+            _exit(70)
+    os.close(out_write)
+    os.close(rpc_fd)
+    wire.send(status, {"event": "started", "pid": pid})
+    watch(pid, out_read, status, limits)
 
 
 def _py_units(source: str, filename: str) -> list[tuple[str, types.CodeType, str, int]]:

@@ -27,7 +27,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,7 @@ from typing import Any
 from grader import sandbox, wire
 from grader.errors import SetupError
 from grader.resources import Resources
-
-_KEEP_BYTES = 16 * 1024  # of output, at each end
+from grader.supervise import watch
 
 
 @dataclass
@@ -303,7 +301,7 @@ def _policy_to_dict(policy: sandbox.Policy) -> dict[str, Any]:
 def _policy_from_dict(data: dict[str, Any]) -> sandbox.Policy:
     return sandbox.Policy(
         scratch=data["scratch"],
-        limits=sandbox.Limits(**data["limits"]),
+        limits=sandbox.Limits.from_dict(data["limits"]),
         readable=tuple(data["readable"]),
         isolate=bool(data["isolate"]),
         environment=tuple((str(k), str(v)) for k, v in data["environment"]),
@@ -417,74 +415,7 @@ def _supervise(
     with os.fdopen(go_write, "wb") as go:
         go.write(json.dumps(plan).encode())
     wire.send(status, {"event": "started", "pid": pid})
-    _watch(pid, out_read, status, policy.limits)
-
-
-def _watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limits) -> None:
-    """Drain output, enforce the output cap and wall time, then report the exit."""
-    head, tail = bytearray(), bytearray()
-    total = 0
-    killed_for: str | None = None
-    wall_deadline = time.monotonic() + limits.submission_seconds + 30.0
-    drain_deadline: float | None = None
-    cap = int(limits.output_mb * 1024 * 1024)
-    exited: int | None = None
-    pidfd = os.pidfd_open(pid)  # readable once the worker exits: no polling delay
-    watching: list[Any] = [out_read, status, pidfd]
-    while exited is None or out_read in watching:
-        ready, _, _ = select.select(watching, [], [], 0.5)
-        if out_read in ready:
-            data = os.read(out_read, 1 << 16)
-            if not data:
-                watching.remove(out_read)
-            else:
-                total += len(data)
-                if len(head) < _KEEP_BYTES:
-                    head += data[: _KEEP_BYTES - len(head)]
-                tail = (tail + data)[-_KEEP_BYTES:]
-                if total > cap and killed_for is None:
-                    killed_for = "output"
-                    _kill(pid)
-        if status in ready and not status.recv(1 << 12):
-            watching.remove(status)  # the grader is gone: nobody needs this worker
-            _kill(pid)
-        if exited is None:
-            if killed_for is None and time.monotonic() > wall_deadline:
-                killed_for = "time"
-                _kill(pid)
-            done, wait_status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                exited = wait_status
-                watching.remove(pidfd)
-                drain_deadline = time.monotonic() + 2.0
-        elif drain_deadline is not None and time.monotonic() > drain_deadline:
-            break  # no PID namespace and a child still holds the pipe: stop reading
-    os.close(pidfd)
-    code = os.waitstatus_to_exitcode(exited) if exited is not None else None
-    text = bytes(head) if total <= _KEEP_BYTES else bytes(head) + b"\n[...]\n" + bytes(tail)
-    report = {
-        "event": "exited",
-        "code": code if code is not None and code >= 0 else None,
-        "signal": -code if code is not None and code < 0 else None,
-        "killed_for": killed_for,
-        "output": text.decode("utf-8", "replace"),
-        "output_bytes": total,
-    }
-    try:
-        wire.send(status, report)
-    except OSError:
-        pass
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.killpg(pid, signal.SIGKILL)  # without a PID namespace, its process group
-    except (ProcessLookupError, PermissionError):
-        pass
+    watch(pid, out_read, status, policy.limits)
 
 
 if __name__ == "__main__":
