@@ -52,6 +52,7 @@ class Sandbox:
             "OMP_NUM_THREADS": "1",
             "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": str(scratch),
+            "GRADER_WORKER": "1",  # a notebook's `grader.check()` cells do nothing while it is graded
             **self.resources.environment,
         }
         return Policy(scratch=str(scratch), limits=limits, readable=self.resources.readable, isolate=self.isolate,
@@ -90,22 +91,25 @@ class Engine:
         return Engine(self.assignment, self.limits, sandbox, self.provider, self._workdir,
                       visibility=self.visibility, prefix=f"e{number}-")  # fmt: skip
 
-    def grade(self, submission: Submission) -> SubmissionResult:
-        """Grade one submission; never raises for anything the submission does."""
+    def grade(self, submission: Submission, questions: frozenset[str] | None = None) -> SubmissionResult:
+        """Grade one submission (with `questions`, on those questions' checks only); never
+        raises for anything the submission does."""
         work = self.workdir(submission)
         try:
-            return self._grade(submission, work)
+            try:
+                session, source, notices = self.open(submission, work)
+            except Ungradable as error:
+                return error.result
+            return self.run(submission, source, session, notices, questions)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _grade(self, submission: Submission, work: Path) -> SubmissionResult:
-        try:
-            session, source, notices = self.open(submission, work)
-        except Ungradable as error:
-            return error.result
+    def run(self, submission: Submission, source: Source, session: SubmissionSession, notices: tuple[str, ...],
+            questions: frozenset[str] | None = None) -> SubmissionResult:  # fmt: skip
+        """Run the rubric through an opened session, and assemble the record."""
         try:
             session.start()
-            checks = run_rubric(self.assignment, session, self.provider, self.visibility)
+            checks = run_rubric(self.assignment, session, self.provider, self.visibility, questions)
         finally:
             session.close()
         return self._assemble(submission, source, session, checks, notices)

@@ -8,7 +8,9 @@ instructors) grades the reference with the whole rubric. Then:
 - `host.pool(jobs)` forks warm copies of it, one submission each at a time, sharing the
   preloaded memory and the reference's cached answers (`grade`, a class);
 - `python -m grader.host CONFIG` is a host process answering JSON lines on stdin/stdout
-  through such a pool (the project's tests, and any program that keeps a warm grader).
+  through such a pool (the project's tests, and any program that keeps a warm grader;
+  `hostprocess.HostProcess` is its client), as `python -m grader.checkserver` is for
+  notebook checks.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import os
 import selectors
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +34,7 @@ from grader.assignment import Assignment
 from grader.assignment import load as load_assignment
 from grader.discover import Submission
 from grader.engine import Engine, Sandbox
-from grader.errors import GraderError, SetupError
+from grader.errors import GraderError
 from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options, make_provider, uses_answer_key
 from grader.resources import Resources
 from grader.results import RunInfo, SubmissionResult
@@ -140,9 +141,9 @@ class EngineHost:
             hidden.extend(reference.submodule_search_locations)
         return tuple(os.path.realpath(p) for p in hidden if p and os.path.exists(p))
 
-    def grade(self, submission: Submission) -> SubmissionResult:
-        """Grade one submission in this process."""
-        return self.engine.grade(submission)
+    def grade(self, submission: Submission, questions: frozenset[str] | None = None) -> SubmissionResult:
+        """Grade one submission in this process (with `questions`, on their checks only)."""
+        return self.engine.grade(submission, questions)
 
     def pool(self, jobs: int, log_dir: Path) -> Pool:
         """`jobs` warm copies of this host, each in a process of its own."""
@@ -312,47 +313,6 @@ def engine_stopped(assignment: Assignment, submission: Submission) -> Submission
         submission.source,
         "The grading engine itself stopped while grading this submission; it was restarted for the others. Regrade with --resume.",
     )
-
-
-class HostProcess:
-    """A `python -m grader.host` process: a warm host kept in its own process, reached by JSON lines."""
-
-    def __init__(self, assignment: str, settings: Settings, log_dir: Path) -> None:
-        self._log_dir = log_dir
-        self._log = open(log_dir / "host.log", "a", encoding="utf-8")
-        config = json.dumps({"assignment": assignment, "settings": settings.to_dict(), "log_dir": str(log_dir)})
-        self.process = subprocess.Popen([sys.executable, "-m", "grader.host", config], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1)  # fmt: skip
-        assert self.process.stdout is not None and self.process.stdin is not None
-        self._replies, self._requests = self.process.stdout, self.process.stdin
-
-    def ready(self) -> RunInfo:
-        """Wait for the host to be warm; how it grades."""
-        line = self._replies.readline()
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            message = {}
-        if message.get("event") == "ready":
-            return RunInfo.from_dict(message["info"])
-        if message.get("event") == "setup-error":
-            raise SetupError(message["message"])
-        tail = (self._log_dir / "host.log").read_text(errors="replace").strip().splitlines()[-1:]
-        raise SetupError(f"the grading host failed to start ({' '.join(tail) or 'no output'}); see {self._log.name}")
-
-    def grade(self, submission: Submission) -> SubmissionResult:
-        self._requests.write(json.dumps(submission.to_dict()) + "\n")
-        self._requests.flush()
-        line = self._replies.readline()
-        if not line:
-            raise SetupError(f"the grading host stopped while grading {submission.id}; see {self._log.name}")
-        return SubmissionResult.from_dict(json.loads(line)["result"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._log.close()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class GradingContext:
     provider: Prober
     visibility: str = "all"  # "all" or "public"
     points: dict[str, float] = field(default_factory=dict)  # question -> points, to validate
+    questions: frozenset[str] | None = None  # only these questions' checks (None: all)
     # Per question, the calls that hung or crashed: after STUCK_AFTER, the question's other
     # calls fail at once instead of spending the time budget the other questions need.
     stuck: dict[str, list[WorkerFailure]] = field(default_factory=dict)
@@ -154,7 +155,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         _, question, points, visibility = check_identity(item)
         totals[question] = totals.get(question, 0.0) + points
-        if context.visibility == "public" and visibility != "public":
+        if (context.visibility == "public" and visibility != "public") or (
+            context.questions is not None and question not in context.questions
+        ):
             deselected.append(item)
         else:
             selected.append(item)

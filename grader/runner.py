@@ -37,13 +37,21 @@ class _Grab:
         self.collector = session.config.stash.get(collector_key, None)
 
 
-def run_rubric(assignment: Assignment, session: Session, provider: Prober, visibility: str) -> list[CheckResult]:
-    """The verdict of every check (with `visibility="public"`, the public ones only)."""
+def run_rubric(
+    assignment: Assignment,
+    session: Session,
+    provider: Prober,
+    visibility: str,
+    questions: frozenset[str] | None = None,
+) -> list[CheckResult]:
+    """The verdict of every check (with `visibility="public"`, the public ones only; with
+    `questions`, those questions' only)."""
     context = GradingContext(
         session=session,
         provider=provider,
         visibility=visibility,
         points={q.name: q.points for q in assignment.questions},
+        questions=questions,
     )
     grab = _Grab()
     checks_dir = assignment.checks_dir

@@ -1,7 +1,7 @@
 """Shared fixtures: warm grading hosts, each in a process of its own.
 
 A host runs as `python -m grader.host`: the same EngineHost `grade` starts, grading in a
-forked copy of itself as `grade` does, answering JSON lines (host.HostProcess).
+forked copy of itself as `grade` does, answering JSON lines (hostprocess.HostProcess).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.discover import submission_at
-from grader.host import HostProcess
+from grader.hostprocess import HostProcess
 from grader.results import RunInfo, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
