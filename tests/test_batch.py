@@ -165,7 +165,8 @@ def test_an_interrupted_batch_keeps_its_work(how: signal.Signals, tmp_path: Path
     assert leftover == [], "engine processes outlived the interrupted grade"
     if how == signal.SIGINT:
         return  # resuming is the same after either; the harder case below shows it
-    run = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, timeout=600)
+    # Both cores for the rest: what is resumed does not depend on how many copies grade it.
+    run = subprocess.run([*command, "--resume", "--jobs", "2"], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"reusing {len(kept)} unchanged results" in run.stderr
     final = scores(out)
