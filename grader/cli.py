@@ -2,7 +2,7 @@
 
     grade SUBMISSIONS [--out DIR] [--jobs N] [--weights auto|official|standin|PATH] [--resume]
                       [--format gradescope|junit|markdown|canvas] [--ci]
-    grade check PATH [--ci] [--junit FILE] [--gradescope FILE] [--all]
+    grade check PATH [--ci] [--junit FILE] [--gradescope FILE] [--all] [--watch]
                                      one submission: the public checks (students), or with
                                      --all every check (instructors, Gradescope's run_autograder)
     grade release OUT [--autograder ZIP]
@@ -97,6 +97,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, a .zip, or the folder holding it")
     check.add_argument("--all", action="store_true",
                        help="run the hidden checks too; needs the reference solution (instructors, Gradescope)")  # fmt: skip
+    check.add_argument("--watch", action="store_true",
+                       help="check again every time the file is saved, through one warm check server (Ctrl-C stops)")  # fmt: skip
     check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     check.add_argument("--gradescope", type=Path, metavar="FILE",
                        help="also write Gradescope's results.json here (hidden checks: verdict and hint only)")  # fmt: skip
