@@ -27,6 +27,9 @@ from grader.settings import Settings
 from grader.source import notebook_cells
 
 
+CHECK_UID_BASE = 300_000  # sandbox users of check servers: apart from `grade`'s (64000 on) and the tests'
+
+
 class CheckError(GraderError):
     """A check that cannot run, for a reason the student can fix; shown in a notebook as one line."""
 
@@ -48,7 +51,9 @@ class _Servers:
         if found is not None:
             self._stop(name)
         log_dir = Path(tempfile.mkdtemp(prefix="grader-check-"))
-        settings = Settings(visibility="public", expected="auto")
+        # Its sandbox users are this kernel's own: two kernels checking at once never share them.
+        uid = CHECK_UID_BASE + (os.getpid() % 100_000) * 2
+        settings = Settings(visibility="public", expected="auto", sandbox_uid=uid)
         server = HostProcess(name, settings, log_dir, module="grader.checkserver")
         self._running[name] = (server, log_dir)
         try:

@@ -26,7 +26,8 @@ NOTEBOOK = HERE / "cnn_basics.ipynb"
 # ruff: noqa: E501
 
 # The cells, in order: ("md", text), ("code", text), ("stub", name-in-cnn_basics.py),
-# or ("imports", "") for the stub's import lines.
+# ("imports", "") for the stub's import lines, or ("check", question) for a check cell
+# (question "" checks them all).
 CELLS: list[tuple[str, str]] = [
     (
         "md",
@@ -142,6 +143,7 @@ print(conv_out(224, 11, 4, 2), conv_out(28, 3, 2, 1), conv_out(10, 3, dilation=2
 first = nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2)
 print(first(torch.zeros(1, 3, 224, 224)).shape, "vs", conv_out(224, 11, 4, 2))""",
     ),
+    ("check", "conv_out"),
     (
         "md",
         """\
@@ -184,6 +186,7 @@ print(sum(p.numel() for p in tiny.parameters()))
 for name, p in tiny.named_parameters():
     print(f"{name:24s} {tuple(p.shape)}")""",
     ),
+    ("check", "tiny_cnn"),
     (
         "md",
         """\
@@ -257,6 +260,7 @@ top5 = predict_top5(demo_model, AlexNet_Weights.IMAGENET1K_V1, demo_image)
 for name, prob in top5:
     print(f"{prob:.4f}  {name}")""",
     ),
+    ("check", "top5"),
     (
         "md",
         """\
@@ -291,6 +295,7 @@ demo_model = alexnet(weights=None).train()
 embedding = extract_embedding(demo_model, torch.randn(2, 3, 224, 224))
 print(embedding.shape, embedding.requires_grad, demo_model.training)""",
     ),
+    ("check", "embedding"),
     (
         "md",
         """\
@@ -328,20 +333,23 @@ total = sum(p.numel() for p in finetune.parameters())
 print(f"trainable {trainable:,} of {total:,}")
 print(finetune.classifier[6])""",
     ),
+    ("check", "finetune"),
     (
         "md",
         """\
 ## Checking your work
 
-From a terminal in this folder, run
-
-```
-grade check cnn_basics.ipynb
-```
-
-(or `grade check cnn_basics.py` if you work in the `.py` file). It runs the public
-checks (the worked examples, output shapes, parameter counts) and, for each failure,
-says what was expected, what your code gave and a likely cause. Hidden checks run at
+After each question a cell runs `grader.check("...")`: the public checks of that
+question (the worked examples, output shapes, parameter counts) on the **saved**
+notebook, so save (Ctrl-S) before you run it. For each failure it says what was
+expected, what your code gave and a likely cause. The checks run your saved cells top to
+bottom in a separate, sandboxed process, as grading does; they never see variables that
+exist only in this kernel, and they warn you when this kernel ran code the saved file
+lacks. The first check takes a few seconds (it starts the checker), later ones about a
+second. The cell below checks every question at once. From a terminal,
+`grade check cnn_basics.ipynb` (or `grade check cnn_basics.py`) does the same.
+The check cells need the grader from the student kit (`pip install ./grader-kit`);
+while your notebook is graded they do nothing. Hidden checks run at
 grading time, for example comparing your results with a reference solution on real
 photographs and checking that your functions leave the model unchanged; for those you
 see the check's name, whether it passed, and a hint.
@@ -353,6 +361,7 @@ run. So make sure the cells that define your functions and class run cleanly, an
 long experiments such as training loops out of the submitted notebook: the grader
 limits the time per submission.""",
     ),
+    ("check", ""),
 ]
 
 
@@ -391,6 +400,10 @@ def build_notebook(stub_source: str) -> nbformat.NotebookNode:
             cell = new_markdown_cell(text, id=cell_id)
         elif kind == "code":
             cell = new_code_cell(text, id=cell_id)
+        elif kind == "check":
+            call = f'grader.check("{text}")' if text else "grader.check()"
+            what = f"the public checks of {text}" if text else "every question's public checks"
+            cell = new_code_cell(f"# Save the notebook, then run this cell: {what} on the saved file.\nimport grader\n\n{call}", id=cell_id)
         elif kind in ("stub", "imports"):
             name = text or kind
             if name not in segments:
@@ -400,7 +413,7 @@ def build_notebook(stub_source: str) -> nbformat.NotebookNode:
                 )
             cell = new_code_cell(segments[name], id=cell_id)
         else:
-            raise ValueError(f"unknown cell kind {kind!r}; expected md, code, stub or imports")
+            raise ValueError(f"unknown cell kind {kind!r}; expected md, code, check, stub or imports")
         cells.append(cell)
     notebook = new_notebook(cells=cells)
     notebook.metadata = {
