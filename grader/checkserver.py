@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from grader import wire
 from grader.assignment import load as load_assignment
 from grader.discover import submission_at
 from grader.engine import Engine, Ungradable
@@ -34,6 +35,7 @@ from grader.results import SubmissionResult
 from grader.sandbox import die_with_parent
 from grader.session import SubmissionSession
 from grader.settings import Settings
+from grader.zygote import WorkerProcess
 
 PARKED_SECONDS = 3600.0  # how long a parked worker may wait for the next check before it is replaced
 
@@ -104,18 +106,29 @@ class Checker:
 
     def _session(self, workspace: _Workspace, opened: SubmissionSession) -> SubmissionSession:
         """A session on the notebook that starts from its deepest usable link (or from scratch)."""
+        engine = self.host.engine
         cells = opened.load_request["cells"]
         link = workspace.prefixes.prepare(cells)
-        if link is None:
-            policy = self.host.engine.sandbox.policy(workspace.work / "scratch", self.host.engine.limits)
-            request = opened.load_request
-            spawn = lambda: self.host.engine.sandbox.worker(policy)  # noqa: E731
-        else:
-            request = dict(opened.load_request, cells=cells[len(link.cells) :], resume=True)
-            spawn = lambda: workspace.prefixes.fork(link)  # noqa: E731
-            self.reused = len(link.cells)
-        session = SubmissionSession(spawn, request, self.host.assignment.probes, self.host.engine.limits)
-        session.elapsed = link.seconds if link else 0.0  # the leading cells' time counts as in a fresh run
+        first = None
+        if link is not None:
+            try:  # the copy for this check, made now: a link that cannot fork is not used
+                first = workspace.prefixes.fork(link)
+            except (OSError, wire.ProtocolError):
+                link = None
+        if link is None or first is None:
+            policy = engine.sandbox.policy(workspace.work / "scratch", engine.limits)
+            return SubmissionSession(lambda: engine.sandbox.worker(policy), opened.load_request,
+                                     self.host.assignment.probes, engine.limits)  # fmt: skip
+        copies = [first]
+        chosen = link
+
+        def spawn() -> WorkerProcess:  # the copy made above, then (after a crash) new ones
+            return copies.pop() if copies else workspace.prefixes.fork(chosen)
+
+        request = dict(opened.load_request, cells=cells[len(link.cells) :], resume=True)
+        session = SubmissionSession(spawn, request, self.host.assignment.probes, engine.limits)
+        session.elapsed = link.seconds  # the leading cells' time counts as in a fresh run
+        self.reused = len(link.cells)
         return session
 
     def close(self) -> None:

@@ -26,7 +26,6 @@ from grader.results import SubmissionResult
 from grader.settings import Settings
 from grader.source import notebook_cells
 
-
 CHECK_UID_BASE = 300_000  # sandbox users of check servers: apart from `grade`'s (64000 on) and the tests'
 
 
