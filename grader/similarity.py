@@ -40,13 +40,14 @@ import numpy as np
 from grader import untrusted
 from grader.discover import CODE_SUFFIXES, INPUT_LIMITS, Submission, discover, unpack
 from grader.errors import GraderError
+from grader.settings import SIMILARITY_THRESHOLD
 from grader.source import read_source
 
 K = 25  # copydetect's noise threshold: matches shorter than 25 normalised characters are noise
-DEFAULT_THRESHOLD = 0.6  # chosen with benchmarks/similarity.py (see the README)
+DEFAULT_THRESHOLD = SIMILARITY_THRESHOLD  # chosen with benchmarks/similarity.py (see settings.py and the README)
 COMMON_SHARE = 0.3  # a k-gram in more than this share of the class is common knowledge...
 COMMON_MIN = 4  # ...if at least this many submissions hold it (so a class of 3 keeps its copies)
-MIN_MATCH = 2 * K  # fewer matching normalised characters than this is not a copy, whatever the share
+MIN_MATCH = 4 * K  # matches shorter than this in all (a few lines) are no evidence, whatever share they are
 MAX_CODE_CHARS = 512 * 1024  # code tokenised per submission (a real solution is a few KB)
 
 # Lines `source.neutralise` writes for magics and shell escapes: not the student's Python.
@@ -76,15 +77,18 @@ class Pair:
     similarity: float  # the larger of the two shares: how much of one is found in the other
     a_share: float  # share of a's compared code (starter and common code left out) found in b
     b_share: float
-    matched: int  # matching normalised characters, in a
-    a_regions: tuple[tuple[int, int], ...]  # character ranges of the matches in a's compared code
+    matched: int  # matching normalised characters (the fewer of the two sides)
+    a_lines: tuple[tuple[int, int], ...]  # first and last line of each match in a's compared code
+    b_lines: tuple[tuple[int, int], ...]
+    a_regions: tuple[tuple[int, int], ...]  # the same as character ranges, for the page (not in the JSON)
     b_regions: tuple[tuple[int, int], ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a, "b": self.b, "similarity": self.similarity, "a_share": self.a_share,
             "b_share": self.b_share, "matched": self.matched,
-            "a_regions": [list(r) for r in self.a_regions], "b_regions": [list(r) for r in self.b_regions],
+            "a_lines": [f"{first}-{last}" for first, last in self.a_lines],
+            "b_lines": [f"{first}-{last}" for first, last in self.b_lines],
         }  # fmt: skip
 
 
@@ -161,8 +165,12 @@ def code_text(path: Path, module: str) -> str:
         text = "\n\n".join(cell.strip("\n") for cell in kept if cell.strip())
     else:
         text = source.text
-    # pygments reads \r\n and \r as \n and drops leading newlines: do it first, so that
-    # offsets in its tokens are offsets in this text.
+    return clean(text)
+
+
+def clean(text: str) -> str:
+    """Code as compared and shown: valid Unicode, newlines as pygments reads them (\\r\\n and \\r as
+    \\n, no leading ones, so that offsets in its tokens are offsets here), controls as '?'."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\n")
     return _CONTROL.sub("?", untrusted.text(text))
 
@@ -220,16 +228,30 @@ def compare(codes: dict[str, str], starter: set[int], threshold: float = DEFAULT
     candidates = sorted({(i, j) for held in holders.values() for n, i in enumerate(held) for j in held[n + 1 :]})
     pairs = []
     for i, j in candidates:
-        matched, (share_a, share_b), (slices_a, slices_b) = compare_files(prints[i], prints[j])
+        matched_a, (share_a, share_b), (slices_a, slices_b) = compare_files(prints[i], prints[j])
+        matched = min(int(matched_a), round(share_b * prints[j].token_coverage))  # the same either way round
         score = round(float(max(share_a, share_b)), 4)
         if matched >= MIN_MATCH and score >= threshold:
-            pairs.append(Pair(ids[i], ids[j], score, round(float(share_a), 4), round(float(share_b), 4),
-                              int(matched), _regions(slices_a), _regions(slices_b)))  # fmt: skip
+            a, b = _regions(slices_a), _regions(slices_b)
+            pairs.append(Pair(ids[i], ids[j], score, round(float(share_a), 4), round(float(share_b), 4), matched,
+                              _lines(codes[ids[i]], a), _lines(codes[ids[j]], b), a, b))  # fmt: skip
     return sorted(pairs, key=lambda p: (-p.similarity, p.a, p.b))
 
 
 def _regions(slices: np.ndarray) -> tuple[tuple[int, int], ...]:
     return tuple((int(start), int(end)) for start, end in zip(slices[0], slices[1]))
+
+
+def _lines(code: str, regions: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The regions as line ranges (1-based), touching ones merged."""
+    merged: list[tuple[int, int]] = []
+    for start, end in regions:
+        first, last = code.count("\n", 0, start) + 1, code.count("\n", 0, max(start, end - 1)) + 1
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return tuple(merged)
 
 
 def read_class(root: Path, module: str) -> tuple[dict[str, str], list[Skipped], list[str]]:
