@@ -8,6 +8,9 @@
     grade release OUT [--autograder ZIP]
                                      the student kit (stubs, public checks, answer key, CI
                                      workflow) and, apart from it, the Gradescope autograder zip
+    grade similarity SUBMISSIONS [--out DIR] [--similarity-threshold T]
+                                     pairs of submissions whose code is unusually alike
+                                     (instructors only; no student code runs, torch is not loaded)
 
 Every error a person can cause (a bad path, an unknown option, an unwritable folder)
 ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
@@ -87,9 +90,15 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown", "canvas"],
                        help="also write this format (repeatable): gradescope/<id>.json, junit.xml, "
                             "summary.md, grades-canvas.csv (Canvas gradebook import)")  # fmt: skip
+    grade.add_argument("--similarity", action="store_true",
+                       help="after grading, also write the similarity report (as 'grade similarity' does) into --out")  # fmt: skip
+    _threshold_option(grade)
     grade.add_argument("--version", action="version", version=f"grade {__version__}")
     _common(grade)
-    grade.epilog = "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit)."
+    grade.epilog = (
+        "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit), "
+        "'grade similarity SUBMISSIONS' (copied work, instructors only)."
+    )
 
     check = _Parser(
         prog="grade check", description="Run the public checks on one submission (exit 0 when all pass, 1 otherwise)."
@@ -116,13 +125,38 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     release.add_argument("--weights", default="auto", metavar="KIND",
                          help="AlexNet weights the answer key is computed with: auto, official, standin, or a .pth path")  # fmt: skip
     release.add_argument("--force", action="store_true", help="replace an earlier kit in OUT and an earlier zip")
-    return {"grade": grade, "check": check, "release": release}
+
+    similarity = _Parser(
+        prog="grade similarity",
+        description="Find copied work: write DIR/similarity.html (pairs side by side, matches highlighted) and "
+        "DIR/similarity.json (pairs at or above the threshold, most similar first). Instructors only: "
+        "students never see it. Notebooks are compared on their code cells; the starter code and code "
+        "most of the class shares do not count. No student code runs.",
+    )
+    similarity.add_argument(
+        "submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip"
+    )
+    similarity.add_argument(
+        "--out", type=Path, default=Path("grading"), metavar="DIR", help="where the report goes (default: ./grading)"
+    )
+    _threshold_option(similarity)
+    similarity.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
+    return {"grade": grade, "check": check, "release": release, "similarity": similarity}
+
+
+def _threshold_option(parser: argparse.ArgumentParser) -> None:
+    from grader.settings import SIMILARITY_THRESHOLD  # the default lives beside the other settings: no copydetect here
+
+    parser.add_argument("--similarity-threshold", type=float, metavar="T",
+                        help=f"report pairs whose similarity (the share of one submission's code found in the other, "
+                             f"0 to 1) is at least T (default: {SIMILARITY_THRESHOLD}, chosen with "
+                             f"benchmarks/similarity.py)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parsers = build_parsers()
-    command = argv[0] if argv and argv[0] in ("check", "release") else "grade"
+    command = argv[0] if argv and argv[0] in ("check", "release", "similarity") else "grade"
     if command != "grade":
         argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C

@@ -10,7 +10,7 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import console, untrusted
 from grader.batch import Batch, default_jobs, grade_folder
-from grader.errors import GraderError, InputError, OutputError, UsageError
+from grader.errors import GraderError, InputError, OutputError, SetupError, UsageError
 from grader.results import RunInfo, RunResult, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
@@ -29,8 +29,11 @@ def _limits(args: argparse.Namespace, loaded: assignments.Assignment) -> Limits:
 
 
 def grade(args: argparse.Namespace) -> int:
-    """Grade a folder of submissions and write every output."""
+    """Grade a folder of submissions and write every output (with --similarity, the similarity report too)."""
     loaded = assignments.load(args.assignment)
+    threshold = _similarity_threshold(args.similarity_threshold)
+    if args.similarity_threshold is not None and not args.similarity:
+        raise UsageError("--similarity-threshold applies to the similarity report; add --similarity to write it.")
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
@@ -59,6 +62,8 @@ def grade(args: argparse.Namespace) -> int:
     finally:
         progress.stop()
     run = batch.run_result(complete=True)
+    if args.similarity:  # before the pages, so that the class page links to it
+        _write_similarity(args.submissions, args.out, loaded, threshold)
     _write_outputs(run, args.out, args.format, ci=args.ci)
     console.out.print(console.score_table(run))
     console.out.print(
@@ -200,6 +205,51 @@ def _write_check_outputs(
     if args.ci:
         code = locate_code(submission_at(args.path), loaded.module) if args.path.exists() else args.path
         ci_outputs.github_check(run, result, code)
+
+
+def similarity(args: argparse.Namespace) -> int:
+    """Write the similarity report of a class (instructors only). No student code runs; torch is not imported."""
+    threshold = _similarity_threshold(args.similarity_threshold)
+    loaded = assignments.load(args.assignment)
+    _write_similarity(args.submissions, args.out, loaded, threshold)
+    if (args.out / "results.json").exists():
+        _render_partial(args.out)  # a graded class in the same folder: its class page now links the report
+    return 0
+
+
+def _similarity_threshold(value: float | None) -> float:
+    from grader.settings import SIMILARITY_THRESHOLD
+
+    if value is None:
+        return SIMILARITY_THRESHOLD
+    if not 0 < value <= 1:  # NaN fails this too
+        raise UsageError(f"--similarity-threshold must be above 0 and at most 1 (a share of the code), got {value:g}")
+    return value
+
+
+def _write_similarity(submissions: Path, out: Path, loaded: assignments.Assignment, threshold: float) -> None:
+    try:
+        from grader.similarity import find_similar
+        from grader.similarity_report import write_similarity
+    except ImportError as error:  # the student kit ships neither the comparison nor copydetect
+        raise SetupError(
+            f"grade similarity is an instructors' command and needs the full grader ({error}); "
+            "install it with: pip install cnn-grader"
+        ) from None
+    result = find_similar(submissions, loaded.module, [loaded.folder / stub for stub in loaded.stubs], threshold)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, html_path = write_similarity(result, out)
+    except OSError as error:
+        raise OutputError(f"cannot write {error.filename or out}: {error.strerror}. Choose another --out.") from None
+    console.out.print(
+        markup(f"similarity: {result.compared} submissions compared, {len(result.pairs)} pairs at or above "
+               f"{threshold:g}; {html_path} (instructors only), {json_path}")
+    )  # fmt: skip
+    for skipped in result.skipped[:10]:
+        console.out.print(markup(f"  not compared: {skipped.id}: {skipped.reason}"))
+    if len(result.skipped) > 10:
+        console.out.print(f"  and {len(result.skipped) - 10} more not compared (listed in the report)")
 
 
 def release(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ The student kit (OUT/) is a repository template students can push as it is:
     README.md, <module>.py, <module>.ipynb   the stubs they complete, and how to check them
     .github/workflows/check.yml              `grade check . --ci` on every push
     grader-kit/                              `pip install ./grader-kit` installs `grade`:
-        pyproject.toml, grader/              the generic engine, as it is
+        pyproject.toml, grader/              the generic engine, without the instructors' similarity report
         assignments/<name>/                  the assignment without checks/hidden/, with
                                              answer_key/: the public checks' expected values
 
@@ -48,6 +48,9 @@ AUTOGRADER_PROJECT = "cnn-grader"  # the grader's folder inside the Gradescope z
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: a fraction of the CUDA ones' size
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
+# Instructors' tools the kit never ships (students never see a similarity report, and the
+# kit does not install copydetect): paths inside grader/.
+INSTRUCTORS_ONLY = {Path("similarity.py"), Path("similarity_report.py"), Path("templates/similarity.html.j2")}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def write_kit(assignment: Assignment, out: Path, *, weights: str = "auto", force
         tools = staging / TOOLS
         key_dir = tools / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name
         describe = record_answer_key(assignment, key_dir, weights=weights)
-        _copy_tree(Path(grader.__file__).parent, tools / "grader")
+        _copy_tree(Path(grader.__file__).parent, tools / "grader", leave_out=INSTRUCTORS_ONLY)
         _copy_assignment(assignment, tools / ASSIGNMENTS_PACKAGE, hidden=hidden, include_hidden=False)
         for stub in assignment.stubs:
             shutil.copyfile(assignment.folder / stub, staging / stub)
@@ -222,10 +225,10 @@ def _weights_kind(assignment: Assignment, weights: str) -> str:
 # -- copying and rendering -----------------------------------------------------------------
 
 
-def _copy_tree(source: Path, target: Path) -> None:
+def _copy_tree(source: Path, target: Path, leave_out: set[Path] | None = None) -> None:
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if not path.is_file() or _skipped(relative):
+        if not path.is_file() or _skipped(relative) or relative in (leave_out or set()):
             continue
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / relative)

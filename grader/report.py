@@ -160,7 +160,8 @@ def render_all(run: RunResult, out: Path) -> None:
     env = environment()
     stats = class_statistics(run)
     context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.info.resources.get("weights", {}),
-               "notes": list(run.info.notes), "student_file": student_file}  # fmt: skip
+               "notes": list(run.info.notes), "student_file": student_file,
+               "similarity_page": (out / "similarity.html").exists()}  # fmt: skip
     write_atomic(out / "grades.csv", grades_csv(run))
     write_atomic(out / "index.html", env.get_template("index.html.j2").render(**context))
     write_atomic(out / "summary.md", environment(markdown=True).get_template("summary.md.j2").render(**context))

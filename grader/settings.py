@@ -10,6 +10,12 @@ from typing import Any
 
 from grader.sandbox import SANDBOX_UID_BASE, Limits
 
+# `grade similarity`: pairs at or above this similarity are reported. Chosen with
+# benchmarks/similarity.py: every planted copy scores 0.85 or more there, and no pair of
+# independently written solutions more than 0.40. Here rather than in similarity.py so
+# that the CLI can show it without importing the comparison.
+SIMILARITY_THRESHOLD = 0.6
+
 
 def default_cache_dir() -> Path:
     """Where built stand-in weights are kept between runs."""
