@@ -128,7 +128,7 @@ class Checker:
         request = dict(opened.load_request, cells=cells[len(link.cells) :], resume=True)
         session = SubmissionSession(spawn, request, self.host.assignment.probes, engine.limits)
         session.elapsed = link.seconds  # the leading cells' time counts as in a fresh run
-        self.reused = len(link.cells)
+        self.reused = workspace.prefixes.reused
         return session
 
     def close(self) -> None:

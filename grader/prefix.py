@@ -85,6 +85,7 @@ class Prefixes:
         self._request = {key: value for key, value in load_request.items() if key != "cells"}
         self._links: list[Link] = []
         self._ids = 0
+        self.reused = 0  # cells the last `prepare` did not run again
 
     def prepare(self, cells: list[dict[str, Any]]) -> Link | None:
         """Bring the links up to date with `cells`; the deepest link to fork a check from (None: start fresh)."""
@@ -100,7 +101,7 @@ class Prefixes:
         del self._links[keep:]
         target = len(cells) - 1  # the last cell but one: the one being edited runs in the check
         deepest = self._links[-1] if self._links else None
-        done = len(deepest.cells) if deepest else 0
+        done = self.reused = len(deepest.cells) if deepest else 0
         if done < target:
             self._extend(deepest, cells, done, target)
         return self._links[-1] if self._links else None

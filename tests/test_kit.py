@@ -393,3 +393,23 @@ def test_scrub_names_keeps_valid_python() -> None:
     assert (namespace["A"], namespace["B"], namespace["C"]) == (("q.public",), (), ("q.public",))
     assert namespace["D"] == "not q.hidden"  # only whole literals go; find_names catches the rest
     assert scrub_names(source, set()) == source
+
+
+def test_kit_checks_inside_a_notebook(kit_grade: Path, kit_runs: dict[str, dict], cache_dir: Path, tmp_path: Path) -> None:
+    """`grader.check()` from the kit alone, offline, with the answer key: the kit's `grade check` verdicts."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbformat.write(new_notebook(cells=[new_code_cell(ROOT.joinpath("reference", "cnn_basics.py").read_text())]),
+                   tmp_path / "cnn_basics.ipynb")  # fmt: skip
+    script = ("import grader, json\nall_ = grader.check()\none = grader.check('conv_out')\n"
+              "print(json.dumps({'all': [[c.question + ': ' + c.name, c.passed, c.score] for c in all_.checks],"
+              " 'one': [one.score, one.max_score], 'html': '<table>' in all_._repr_html_()}))")  # fmt: skip
+    done = _run([str(kit_grade.with_name("python")), "-c", script], cwd=tmp_path, env=_clean_env(cache_dir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    kit = {t["name"]: (t["status"] == "passed", t["score"]) for t in kit_runs["reference"]["results"]["tests"]}
+    assert {name: (passed, score) for name, passed, score in seen["all"]} == kit
+    assert seen["one"] == [6, 6] and seen["html"]
+    server = f"{kit_grade.with_name('python')} -m grader.checkserver"
+    assert subprocess.run(["pgrep", "-f", server], capture_output=True).returncode == 1, "the check server outlived Python"
