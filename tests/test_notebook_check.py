@@ -140,7 +140,9 @@ def ask(server: HostProcess, path: Path, *questions: str) -> tuple[SubmissionRes
 def two_mistakes() -> str:
     """The reference with conv_out's +1 dropped and TinyCNN's Linear fixed at 10 outputs."""
     source = REFERENCE.read_text()
-    wrong = source.replace("// stride + 1", "// stride").replace("nn.Linear(64 * 8 * 8, num_classes)", "nn.Linear(64 * 8 * 8, 10)")
+    wrong = source.replace("// stride + 1", "// stride").replace(
+        "nn.Linear(64 * 8 * 8, num_classes)", "nn.Linear(64 * 8 * 8, 10)"
+    )
     assert wrong.count("nn.Linear(64 * 8 * 8, 10)") == 1 and "// stride + 1" not in wrong, "the reference changed"
     return wrong
 
@@ -246,7 +248,9 @@ def test_unsaved_code_is_reported_and_the_server_stops_with_the_kernel(tmp_path:
     text = "".join(lines)
     verdicts, unsaved = text.split("VERDICTS ", 1)[1].splitlines()[0].rsplit(" ", 1)
     assert int(unsaved) == 2, text  # the correct conv_out, and the bare import
-    assert json.loads(verdicts) and not any(v[2] for v in json.loads(verdicts)), "checked the kernel's code, not the file"
+    assert json.loads(verdicts) and not any(v[2] for v in json.loads(verdicts)), (
+        "checked the kernel's code, not the file"
+    )
     server = int(text.split("SERVER", 1)[1].split()[0])
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and os.path.exists(f"/proc/{server}"):
