@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from grader.assignment import Assignment
 from grader.results import CheckResult, LoadFailure, RunInfo, SubmissionResult
 
 HIDDEN_NOTE = "Only the public checks run here; grading also runs hidden checks on the same questions."
@@ -32,8 +31,7 @@ class Checked:
     notes: tuple[str, ...] = ()  # about the run: weights, protections
 
     @classmethod
-    def of(cls, result: SubmissionResult, assignment: Assignment, *, question: str | None, unsaved: int,
-           info: RunInfo) -> Checked:  # fmt: skip
+    def of(cls, result: SubmissionResult, *, question: str | None, unsaved: int, info: RunInfo) -> Checked:
         checks = tuple(check for q in result.questions for check in q.checks)
         notes = list(info.notes)
         missing = (result.protections or {}).get("missing") or []

@@ -92,7 +92,7 @@ def check(question: str | None = None, *, notebook: str | os.PathLike[str] | Non
     except GraderError as error:
         raise CheckError(str(error)) from None
     result = SubmissionResult.from_dict(reply["result"])
-    return Checked.of(result, loaded, question=question, unsaved=unsaved, info=server.ready())
+    return Checked.of(result, question=question, unsaved=unsaved, info=server.ready())
 
 
 def _shell() -> Any:

@@ -147,24 +147,30 @@ def two_mistakes() -> str:
     return wrong
 
 
-@pytest.mark.parametrize("name", ["reference", "two_mistakes"])
-def test_check_cells_give_grade_checks_verdicts(
-    name: str, tmp_path: Path, cache_dir: Path, public_grader, grader
-) -> None:
-    source = REFERENCE.read_text() if name == "reference" else two_mistakes()
-    path = notebook_with_checks(source, tmp_path / "work" / "cnn_basics.ipynb")
-    checked = run_notebook(path, kernel_env(cache_dir, tmp_path))
-    assert len(checked) == len(QUESTIONS) + 1, "a check cell printed nothing"
-    by_check_cell = dict(zip(QUESTIONS, checked[:-1]))
-    instructor = public_grader.grade(path, "cnn_basics")  # grade check, on the same saved file
-    graded = grader.grade(path, "cnn_basics")  # grade: every check; its public ones must agree
-    for question, (verdicts, unsaved) in by_check_cell.items():
-        assert unsaved == 0
-        assert verdicts == public_verdicts(instructor, (question,)) == public_verdicts(graded, (question,)), question
-    everything, _ = checked[-1]
-    assert everything == public_verdicts(instructor) == public_verdicts(graded)
-    failed = {v[0] for v in everything if not v[2]}
-    assert failed == (set() if name == "reference" else {"conv_out", "tiny_cnn"})
+def test_check_cells_give_grade_checks_verdicts(tmp_path: Path, cache_dir: Path, public_grader, grader) -> None:
+    """One kernel runs the reference notebook's cells and check cells, then saves a notebook with
+    two mistakes over it and runs that one's: every check cell agrees with grade check and grade."""
+    right = notebook_with_checks(REFERENCE.read_text(), tmp_path / "right" / "cnn_basics.ipynb")
+    wrong = notebook_with_checks(two_mistakes(), tmp_path / "wrong" / "cnn_basics.ipynb")
+    path = tmp_path / "work" / "cnn_basics.ipynb"
+    path.parent.mkdir()
+    path.write_bytes(right.read_bytes())
+    save_wrong = new_code_cell(f"import shutil\nshutil.copyfile({str(wrong)!r}, {str(path)!r})  # saved over")
+    cells = [*nbformat.read(right, as_version=4).cells, save_wrong, *nbformat.read(wrong, as_version=4).cells]
+    checked = run_notebook(path, kernel_env(cache_dir, tmp_path), cells)
+    assert len(checked) == 2 * (len(QUESTIONS) + 1), "a check cell printed nothing"
+    for saved, runs, failing in ((right, checked[:6], set()), (wrong, checked[6:], {"conv_out", "tiny_cnn"})):
+        instructor = public_grader.grade(saved, "cnn_basics")  # grade check, on the same saved file
+        graded = grader.grade(saved, "cnn_basics")  # grade: every check; its public ones must agree
+        for question, (verdicts, _) in zip(QUESTIONS, runs[:-1]):
+            assert verdicts == public_verdicts(instructor, (question,)) == public_verdicts(graded, (question,)), (
+                question
+            )
+        everything, _ = runs[-1]
+        assert everything == public_verdicts(instructor) == public_verdicts(graded)
+        assert {v[0] for v in everything if not v[2]} == failing
+    assert {unsaved for _, unsaved in checked[:6]} == {0}
+    assert all(unsaved > 0 for _, unsaved in checked[6:]), "the first notebook's cells are not in the saved file"
 
 
 # -- the server: warm, reusing leading cells, stopping with the kernel -------------------------
@@ -210,9 +216,34 @@ def test_a_hostile_notebook_cannot_break_the_server_or_its_verdicts(check_server
     assert public_verdicts(result, ("conv_out",)) == public_verdicts(fresh, ("conv_out",))
     assert [lf.unit for lf in result.load_failures] == [lf.unit for lf in fresh.load_failures]
     again, _ = ask(check_server, path)  # still answering, with the same verdicts
-    assert public_verdicts(again) == public_verdicts(public_grader.grade(path, "cnn_basics"))
+    assert public_verdicts(again) == public_verdicts(fresh)
     with pytest.raises(UsageError, match="no question 'tiny'.*conv_out"):
         ask(check_server, path, "tiny")
+
+
+@pytest.mark.parametrize("mode", ["user namespace", "no sandbox"])
+def test_checking_works_where_the_sandbox_is_weaker_and_says_so(mode: str, tmp_path: Path, cache_dir: Path) -> None:
+    """As an unprivileged user (namespaces only) and with no sandbox at all: the same verdicts,
+    the leading cells kept, and the table names the protections that were missing."""
+    isolation = {"user_namespace": True} if mode == "user namespace" else {"isolate": False}
+    settings = Settings(weights="standin", cache_dir=cache_dir, visibility="public", limits=TEST_LIMITS,
+                        sandbox_uid=TEST_UID_BASE + 4 * 9, **isolation)  # type: ignore[arg-type]  # fmt: skip
+    server = HostProcess("cnn_basics", settings, tmp_path, module="grader.checkserver")
+    try:
+        info = server.ready()
+        path = tmp_path / "cnn_basics.ipynb"
+        cells = [new_code_cell(text) for text, _ in cells_of(REFERENCE.read_text())]
+        nbformat.write(new_notebook(cells=cells), path)
+        first, _ = ask(server, path)
+        cells[-1] = new_code_cell(cells[-1].source + "\n# edited\n")
+        nbformat.write(new_notebook(cells=cells), path)
+        second, reused = ask(server, path)
+    finally:
+        server.stop()
+    assert first.score == second.score == 40 and reused == len(cells) - 1
+    table = str(Checked.of(second, question=None, unsaved=0, info=info))
+    missing = second.protections["missing"]
+    assert missing and "Sandbox protections missing on this machine" in table and missing[0] in table
 
 
 def _processes_mentioning(text: str) -> list[int]:
