@@ -10,6 +10,7 @@ from pathlib import Path
 from grader import assignment as assignments
 from grader import console, untrusted
 from grader.batch import Batch, default_jobs, grade_folder
+from grader.discover import Submission
 from grader.errors import GraderError, InputError, OutputError, SetupError, UsageError
 from grader.results import RunInfo, RunResult, SubmissionResult
 from grader.sandbox import Limits
@@ -141,12 +142,32 @@ def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[Su
         visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
     )  # fmt: skip
     from grader.discover import submission_at
+
+    submission = submission_at(path)
+    unreadable = _unreadable(submission, loaded)
+    if unreadable is not None:  # nothing to load: no need to start an engine to say so
+        console.check_report(unreadable)
+        return unreadable, RunInfo()
     from grader.host import EngineHost  # imports torch: only once the arguments are checked
 
     with EngineHost(loaded, settings, check_reference=False) as host:
-        result = host.grade(submission_at(path))
+        result = host.grade(submission)
     console.check_report(result, host.info.notes)
     return result, host.info
+
+
+def _unreadable(submission: Submission, loaded: assignments.Assignment) -> SubmissionResult | None:
+    """The record `grade` would give a submission with no code it can load (None if it has some)."""
+    import tempfile
+
+    from grader.source import Unreadable, read_submission
+
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as scratch:
+        try:
+            read_submission(submission, Path(scratch), loaded.module)
+        except Unreadable as error:
+            return loaded.ungraded(submission.id, submission.source, error.message, error.notices)
+    return None
 
 
 def watch(args: argparse.Namespace, loaded: assignments.Assignment, *, poll: float = 0.3) -> int:

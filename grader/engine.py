@@ -20,8 +20,8 @@ from typing import Any
 
 from grader import untrusted
 from grader.assignment import Assignment
-from grader.discover import Submission, unpack
-from grader.errors import InputError, SetupError
+from grader.discover import Submission
+from grader.errors import SetupError
 from grader.failures import SubmissionNotLoaded
 from grader.plugin import Prober
 from grader.resources import Resources
@@ -29,7 +29,7 @@ from grader.results import CheckResult, QuestionResult, SubmissionResult, round_
 from grader.runner import run_rubric
 from grader.sandbox import Limits, Policy
 from grader.session import SubmissionSession
-from grader.source import Source, locate, read_source
+from grader.source import Source, Unreadable, locate, read_submission
 from grader.zygote import WorkerProcess
 
 
@@ -117,19 +117,14 @@ class Engine:
     def open(self, submission: Submission, work: Path) -> tuple[SubmissionSession, Source, tuple[str, ...]]:
         """A session (not started) on `submission`, its files copied into `work`; with its source
         and what was left out of it. Ungradable (holding the record) when it has no code to load."""
-        module = self.assignment.module
         scratch = work / "scratch"
         scratch.mkdir()
-        unpacked = unpack(submission, scratch, module)
-        if unpacked.code is None:
-            raise Ungradable(self.assignment.ungraded(submission.id, submission.source,
-                                                      f"Nothing to grade: {unpacked.problem}.", unpacked.notices))  # fmt: skip
         try:
-            source = read_source(unpacked.code, module)
-        except InputError as error:
-            raise Ungradable(
-                self.assignment.ungraded(submission.id, submission.source, str(error), unpacked.notices)
-            ) from None
+            unpacked, source = read_submission(submission, scratch, self.assignment.module)
+        except Unreadable as error:
+            raise Ungradable(self.assignment.ungraded(submission.id, submission.source, error.message,
+                                                      error.notices)) from None  # fmt: skip
+        assert unpacked.code is not None  # read_submission raises otherwise
         policy = self.sandbox.policy(scratch, self.limits)
         session = SubmissionSession(
             spawn=lambda: self.sandbox.worker(policy),

@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 
-from grader.discover import INPUT_LIMITS, InputLimits
+from grader.discover import INPUT_LIMITS, InputLimits, Submission, Unpacked, unpack
 from grader.errors import InputError
 
 # Cell magics whose body is ordinary Python: run the body without the magic line.
@@ -35,6 +35,26 @@ class Source:
     kind: str  # "py" or "ipynb"
     load_request: dict[str, Any]
     text: str
+
+
+class Unreadable(Exception):
+    """A submission with no code that can be loaded: why, and what was left out of it."""
+
+    def __init__(self, message: str, notices: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.notices = notices
+
+
+def read_submission(submission: Submission, scratch: Path, module: str) -> tuple[Unpacked, Source]:
+    """Copy `submission` into `scratch` and read its code, without running anything; Unreadable if it has none."""
+    unpacked = unpack(submission, scratch, module)
+    if unpacked.code is None:
+        raise Unreadable(f"Nothing to grade: {unpacked.problem}.", unpacked.notices)
+    try:
+        return unpacked, read_source(unpacked.code, module)
+    except InputError as error:
+        raise Unreadable(str(error), unpacked.notices) from None
 
 
 def read_source(path: Path, module: str, limits: InputLimits = INPUT_LIMITS) -> Source:
@@ -95,11 +115,11 @@ def notebook_cells(path: Path, text: str) -> list[dict[str, Any]]:
         notebook = nbformat.reads(text, as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
         raise InputError(
-            f"{path} is not a valid notebook (not JSON: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
+            f"{path.name} is not a valid notebook (not JSON: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
         ) from None
     except Exception as error:  # nbformat raises several kinds for malformed files
         raise InputError(
-            f"{path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
+            f"{path.name} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]}); re-save it from Jupyter."
         ) from None
     cells = []
     for index, cell in enumerate(notebook.get("cells", []), start=1):
