@@ -313,6 +313,23 @@ def test_the_notebook_is_found_or_the_error_says_how(tmp_path: Path, monkeypatch
     assert CheckError("x")._render_traceback_() == ["grader.check: x"]  # one line in the notebook, no traceback
 
 
+def test_in_colab_the_notebook_comes_from_colab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colab keeps notebooks in Drive: check() asks Colab for it (google.colab._message, faked here)."""
+    import types
+
+    notebook = new_notebook(cells=[new_code_cell("x = 1")])
+    message = types.SimpleNamespace(
+        blocking_request=lambda kind, timeout_sec: {"ipynb": notebook} if kind == "get_ipynb" else None
+    )
+    colab = types.ModuleType("google.colab")
+    colab._message = message  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab._message", message)
+    monkeypatch.chdir(tmp_path)
+    found = find_notebook(None)
+    assert found.name == "cnn_basics.ipynb" and nbformat.read(found, as_version=4).cells[0].source == "x = 1"
+
+
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 
 
