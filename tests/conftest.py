@@ -89,6 +89,23 @@ def grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterato
 # Files whose tests are independent and slow, each sent to whichever worker is free. Every other
 # file runs whole on one worker, so its module fixtures (a class graded once) are built once.
 SPREAD = {"tests/test_hostile.py"}
+# The files that take longest (about 25-60 s each), longest first: started first, so that no
+# worker is left with one of them while the other has finished (the single tests of SPREAD
+# fill in at the end).
+LONGEST_FIRST = ("tests/test_notebook_check.py", "tests/test_batch.py", "tests/test_kit.py", "tests/test_feedback.py",
+                 "tests/test_trust.py", "tests/test_sandbox_modes.py", "tests/test_detectors.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The collection, with the longest files first (each file's own order kept), and SPREAD's tests last."""
+
+    def rank(item: pytest.Item) -> int:
+        file = item.nodeid.split("::", 1)[0]
+        if file in LONGEST_FIRST:
+            return LONGEST_FIRST.index(file)
+        return len(LONGEST_FIRST) + (1 if file in SPREAD else 0)
+
+    items.sort(key=rank)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
@@ -99,7 +116,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             file = nodeid.split("::", 1)[0]
             return nodeid if file in SPREAD else file
 
-    config.option.loadscopereorder = True  # larger files first; single tests fill in at the end
+    config.option.loadscopereorder = False  # in the collection's order: see pytest_collection_modifyitems
     return ByFile(config, log)
 
 
