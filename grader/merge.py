@@ -69,8 +69,8 @@ def combine(folders: list[Path]) -> tuple[RunResult, dict[str, float]]:
         shard = output.info.shard
         problem = first.info.mismatch(output.info)
         if problem:
-            raise InputError(f"{output.folder} (shard {shard}) was graded with {problem} than {first.folder} "
-                             f"(shard {first.info.shard}); grade every shard alike, then merge.")  # fmt: skip
+            raise InputError(f"{output.folder} (shard {shard}) was graded unlike {first.folder} (shard "
+                             f"{first.info.shard}), in its {problem}; grade every shard alike, then merge.")  # fmt: skip
         if shard.index in seen:
             raise InputError(f"{output.folder} and {seen[shard.index]} are both shard {shard}; give each shard "
                              "once.")  # fmt: skip

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import grader
 from grader import assignment as assignments
+from grader import untrusted
 from grader.errors import InputError, UsageError
 from grader.results import RunInfo, write_json
 
@@ -129,16 +130,26 @@ class ShardInfo:
             ("rubric", self.rubric_sha256, other.rubric_sha256),
             ("AlexNet weights", self.weights, other.weights),
             ("limits", self.limits, other.limits),
-            ("sandbox", self.sandbox, other.sandbox),
+            ("sandbox", _on(self.sandbox), _on(other.sandbox)),
             ("number of shards", self.shard.count, other.shard.count),
         ]
         for what, mine, theirs in pairs:
             if mine != theirs:
-                return f"a different {what} ({_short(theirs)}, not {_short(mine)})"
+                return f"{what}: {_short(theirs)} here, {_short(mine)} there"
         if self.class_ids != other.class_ids:
-            return (f"a different class ({len(other.class_ids)} submissions, not {len(self.class_ids)}: "
-                    "the submissions folder changed between shards)")  # fmt: skip
+            here, there = set(other.class_ids) - set(self.class_ids), set(self.class_ids) - set(other.class_ids)
+            return (f"the class: {len(other.class_ids)} submissions here, {len(self.class_ids)} there (only here: "
+                    f"{_few(here)}; only there: {_few(there)}), the submissions folder changed between shards")  # fmt: skip
         return ""
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _few(ids: set[str]) -> str:
+    listed = sorted(ids)
+    return ", ".join(untrusted.terminal(i) for i in listed[:5]) + (" ..." if len(listed) > 5 else "") or "none"
 
 
 def _short(value: Any) -> str:

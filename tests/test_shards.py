@@ -143,13 +143,17 @@ def test_shards_graded_differently_are_refused(
 ) -> None:
     # Faked by editing the copy's shard.json: what another machine's run would have recorded.
     changes: list[tuple[dict[str, object], str]] = [
-        ({"weights": {"kind": "official", "sha256": "7be5be79" * 8}}, "a different AlexNet weights"),
-        ({"limits": {"request_seconds": 5}}, "a different limits"),
-        ({"grader_version": "0.0.1"}, "a different grader version"),
-        ({"rubric_sha256": "ab" * 32}, "a different rubric"),
-        ({"reference_sha256": "cd" * 32}, "a different reference solution"),
-        ({"shard": {"index": 2, "count": 4}}, "a different number of shards"),
-        ({"sandbox": False}, "a different sandbox"),
+        (
+            {"weights": {"kind": "official", "sha256": "7be5be79" * 8}},
+            "in its AlexNet weights: official 7be5be797be5... here, standin",
+        ),
+        ({"limits": {"request_seconds": 5}}, 'in its limits: {"request_seconds": 5} here'),
+        ({"grader_version": "0.0.1"}, "in its grader version: 0.0.1 here"),
+        ({"rubric_sha256": "ab" * 32}, "in its rubric: abababababab... here"),
+        ({"reference_sha256": "cd" * 32}, "in its reference solution: cdcdcdcdcdcd... here"),
+        ({"shard": {"index": 2, "count": 4}}, "in its number of shards: 4 here, 3 there"),
+        ({"sandbox": False}, "in its sandbox: off here, on there"),
+        ({"class_ids": [*CLASS, "zed"]}, "only here: zed; only there: none), the submissions folder changed"),
     ]
     for number, (change, expected) in enumerate(changes):
         other = tmp_path / f"other-{number}"
