@@ -26,6 +26,7 @@ from grader.discover import Submission, discover, fingerprint
 from grader.errors import OutputError
 from grader.results import RunInfo, RunResult, SubmissionResult, record_json, write_atomic, write_json
 from grader.settings import Settings
+from grader.shards import Shard, make_info, slice_of, write_info
 
 STATE_DIR = ".grader"
 
@@ -103,8 +104,9 @@ def grade_folder(
     assignment: str | None = None,
     on_result: Callable[[Batch, SubmissionResult, float], None] | None = None,
     on_start: Callable[[Batch, int], None] | None = None,
+    shard: Shard | None = None,
 ) -> Batch:
-    """Grade every submission in `root`, writing results under `out` as they finish."""
+    """Grade every submission in `root` (with `shard`, only its slice), writing results under `out` as they finish."""
     loaded = assignments.load(assignment)
     discover(root, loaded.module)  # fail fast on a bad folder, before the slow start
     state = prepare_output(out)
@@ -113,11 +115,18 @@ def grade_folder(
     from grader.host import EngineHost, engine_stopped  # imports torch: only once the arguments are known good
 
     with EngineHost(loaded, settings) as host:
-        submissions = discover(root, loaded.module)
+        found = discover(root, loaded.module)
+        submissions = slice_of(found, shard, key=lambda s: s.id) if shard else found
         batch = Batch(loaded, out, submissions, info=host.info)
-        run_key = hashlib.sha256(
-            (rubric_fingerprint(loaded) + json.dumps(batch.info.to_dict(), sort_keys=True)).encode()
-        )
+        rubric = rubric_fingerprint(loaded)
+        run_key = hashlib.sha256((rubric + json.dumps(batch.info.to_dict(), sort_keys=True)).encode())
+        # Before grading: a shard that dies midway is still known to `grade merge`.
+        everyone = [s.id for s in found]
+        info = None
+        if shard:
+            ids = [s.id for s in submissions]
+            info = make_info(shard, ids, everyone, loaded, host.info, rubric=rubric, sandbox=settings.isolate)
+        write_info(out, info)
         keys: dict[str, str] = {}
         pending = []
         for sub in submissions:

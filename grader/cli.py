@@ -11,6 +11,10 @@
     grade similarity SUBMISSIONS [--out DIR] [--similarity-threshold T]
                                      pairs of submissions whose code is unusually alike
                                      (instructors only; no student code runs, torch is not loaded)
+    grade SUBMISSIONS --out DIR --shard K/N
+    grade merge OUT SHARD_DIR... [--format ...] [--ci]
+                                     grade slice K of N (one machine each), then join the
+                                     slices into the output a single run writes
 
 Every error a person can cause (a bad path, an unknown option, an unwritable folder)
 ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
@@ -90,6 +94,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     grade.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown", "canvas"],
                        help="also write this format (repeatable): gradescope/<id>.json, junit.xml, "
                             "summary.md, grades-canvas.csv (Canvas gradebook import)")  # fmt: skip
+    grade.add_argument("--shard", metavar="K/N",
+                       help="grade only slice K of N (1 <= K <= N; ids sorted, dealt round-robin) and record it in "
+                            "DIR/shard.json; join the slices with 'grade merge OUT SHARD_DIR...'")  # fmt: skip
     grade.add_argument("--similarity", action="store_true",
                        help="after grading, also write the similarity report (as 'grade similarity' does) into --out")  # fmt: skip
     _threshold_option(grade)
@@ -97,7 +104,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     _common(grade)
     grade.epilog = (
         "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit), "
-        "'grade similarity SUBMISSIONS' (copied work, instructors only)."
+        "'grade similarity SUBMISSIONS' (copied work, instructors only), "
+        "'grade merge OUT SHARD_DIR...' (join the outputs of --shard runs)."
     )
 
     check = _Parser(
@@ -141,7 +149,20 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     )
     _threshold_option(similarity)
     similarity.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
-    return {"grade": grade, "check": check, "release": release, "similarity": similarity}
+    merge = _Parser(
+        prog="grade merge",
+        description="Join the output folders of 'grade SUBMISSIONS --shard K/N' runs (every K of one N) into OUT: "
+        "the results.json, gradebook and pages one run over the whole class writes. Refuses shards graded "
+        "differently, overlapping shards, and missing ones (naming the submissions without a result).",
+    )
+    merge.add_argument("out", type=Path, help="folder to write the merged output to")
+    merge.add_argument("shards", type=Path, nargs="+", metavar="SHARD_DIR", help="the --out folder of each shard")
+    merge.add_argument("--format", action="append", default=[], choices=["gradescope", "junit", "markdown", "canvas"],
+                       help="also write this format (repeatable), as grade does")  # fmt: skip
+    merge.add_argument("--ci", action="store_true",
+                       help="CI mode, as grade does: job summary, annotations, junit.xml; exit 1 if any submission "
+                            "could not be graded")  # fmt: skip
+    return {"grade": grade, "check": check, "release": release, "similarity": similarity, "merge": merge}
 
 
 def _threshold_option(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +177,7 @@ def _threshold_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parsers = build_parsers()
-    command = argv[0] if argv and argv[0] in ("check", "release", "similarity") else "grade"
+    command = argv[0] if argv and argv[0] in ("check", "release", "similarity", "merge") else "grade"
     if command != "grade":
         argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C

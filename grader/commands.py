@@ -15,6 +15,7 @@ from grader.errors import GraderError, InputError, OutputError, SetupError, Usag
 from grader.results import RunInfo, RunResult, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
+from grader.shards import parse_shard
 from grader.untrusted import markup
 
 
@@ -35,6 +36,10 @@ def grade(args: argparse.Namespace) -> int:
     threshold = _similarity_threshold(args.similarity_threshold)
     if args.similarity_threshold is not None and not args.similarity:
         raise UsageError("--similarity-threshold applies to the similarity report; add --similarity to write it.")
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if shard and args.similarity:
+        raise UsageError("--similarity compares the whole class, not one shard; after 'grade merge OUT ...', "
+                         "run 'grade similarity SUBMISSIONS --out OUT'.")  # fmt: skip
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
@@ -55,7 +60,7 @@ def grade(args: argparse.Namespace) -> int:
 
     try:
         batch = grade_folder(args.submissions, args.out, settings=settings, jobs=jobs, resume=args.resume,
-                             assignment=loaded.name, on_result=on_result, on_start=on_start)  # fmt: skip
+                             assignment=loaded.name, on_result=on_result, on_start=on_start, shard=shard)  # fmt: skip
     except KeyboardInterrupt:
         progress.stop()
         _render_partial(args.out)
@@ -67,11 +72,29 @@ def grade(args: argparse.Namespace) -> int:
         _write_similarity(args.submissions, args.out, loaded, threshold)
     _write_outputs(run, args.out, args.format, ci=args.ci)
     console.out.print(console.score_table(run))
+    if shard:
+        console.plain(f"shard {shard}: {len(run.submissions)} submissions; join every shard with "
+                      f"'grade merge OUT {args.out} ...'")  # fmt: skip
     console.out.print(
         markup(
             f"results: {args.out / 'index.html'} (class), {args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}"
         )
     )
+    if args.ci:
+        return 0 if all(s.status == "graded" for s in run.submissions) else 1
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Join shard folders into OUT (every check before anything is written), then write every output."""
+    from grader.merge import combine, write_merged
+
+    run, timings = combine(list(args.shards))
+    write_merged(args.out, list(args.shards), run, timings)
+    _write_outputs(run, args.out, args.format, ci=args.ci)
+    console.out.print(console.score_table(run))
+    console.out.print(markup(f"merged {len(args.shards)} shards: {args.out / 'index.html'} (class), "
+                             f"{args.out / 'grades.csv'} (gradebook), {args.out / 'results.json'}"))  # fmt: skip
     if args.ci:
         return 0 if all(s.status == "graded" for s in run.submissions) else 1
     return 0

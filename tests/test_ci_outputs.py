@@ -338,6 +338,13 @@ def test_the_kit_workflow_passes_actionlint(actionlint: Path, tmp_path: Path) ->
     assert any(error["kind"] == "expression" for error in _lint(actionlint, broken))
 
 
+def test_the_shards_workflow_passes_actionlint(actionlint: Path) -> None:
+    """examples/ci/grade-shards.yml: a matrix of `grade --shard K/N` jobs, then `grade merge`."""
+    workflow = ROOT / "examples" / "ci" / "grade-shards.yml"
+    assert "grade merge grading shards/shard-*" in workflow.read_text()
+    assert _lint(actionlint, workflow) == []
+
+
 # -- gradebooks ---------------------------------------------------------------------------------
 
 
