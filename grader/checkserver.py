@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from grader import wire
+from grader import schema, wire
 from grader.assignment import load as load_assignment
 from grader.discover import submission_at
 from grader.engine import Engine, Ungradable
@@ -38,6 +38,7 @@ from grader.settings import Settings
 from grader.zygote import WorkerProcess
 
 PARKED_SECONDS = 3600.0  # how long a parked worker may wait for the next check before it is replaced
+MAX_NOTEBOOKS = 3  # notebooks whose parked workers are kept; the least recently checked goes first
 
 
 @dataclasses.dataclass
@@ -84,14 +85,17 @@ class Checker:
             key = str(submission.origin)
             code = Path(session.load_request["filename"])
             others = _digest(work / "scratch", skip=code)
-            workspace = self._workspaces.get(key)
+            workspace = self._workspaces.pop(key, None)
             if workspace is None or workspace.others != others:
                 if workspace is not None:
                     workspace.close()
-                workspace = self._workspaces[key] = self._workspace(engine, work, others, session)
+                workspace = self._workspace(engine, work, others, session)
                 keep = True
             else:  # same folder as before: the worker's files stay; only the notebook is new
                 shutil.copyfile(work / "scratch" / code, workspace.work / "scratch" / code)
+            self._workspaces[key] = workspace  # the most recently checked last
+            while len(self._workspaces) > MAX_NOTEBOOKS:
+                self._workspaces.pop(next(iter(self._workspaces))).close()
             return engine.run(submission, source, self._session(workspace, session), notices, questions)
         finally:
             if not keep:
@@ -113,7 +117,7 @@ class Checker:
         if link is not None:
             try:  # the copy for this check, made now: a link that cannot fork is not used
                 first = workspace.prefixes.fork(link)
-            except (OSError, wire.ProtocolError):
+            except (OSError, wire.ProtocolError, schema.SchemaError):
                 link = None
         if link is None or first is None:
             policy = engine.sandbox.policy(workspace.work / "scratch", engine.limits)
@@ -122,8 +126,13 @@ class Checker:
         copies = [first]
         chosen = link
 
-        def spawn() -> WorkerProcess:  # the copy made above, then (after a crash) new ones
-            return copies.pop() if copies else workspace.prefixes.fork(chosen)
+        def spawn() -> WorkerProcess:
+            """The copy made above, then (after a crash) new ones: each pays for the leading cells,
+            as a fresh worker loading the whole notebook again would."""
+            if copies:
+                return copies.pop()
+            session.elapsed += chosen.seconds
+            return workspace.prefixes.fork(chosen)
 
         request = dict(opened.load_request, cells=cells[len(link.cells) :], resume=True)
         session = SubmissionSession(spawn, request, self.host.assignment.probes, engine.limits)
@@ -169,10 +178,15 @@ def _answer(checker: Checker, request: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     try:
         questions = request.get("questions")
+        if questions is not None and not (isinstance(questions, list) and all(isinstance(q, str) for q in questions)):
+            raise UsageError(f"a question is named by a string, such as 'conv_out'; got {questions!r:.80}")
         result = checker.check(Path(request["path"]), frozenset(questions) if questions else None)
     except GraderError as error:
-        return error_reply(error)
-    return {"event": "result", "result": result.to_dict(), "reused_cells": checker.reused,
+        return error_reply(error) | {"request": request.get("request")}
+    except Exception as error:  # a bug: this request fails with one line, the server goes on
+        message = f"the check failed ({type(error).__name__}: {error}); this is a bug in the grader, please report it"
+        return error_reply(GraderError(message)) | {"request": request.get("request")}
+    return {"event": "result", "request": request.get("request"), "result": result.to_dict(), "reused_cells": checker.reused,
             "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
 
 

@@ -36,6 +36,7 @@ class HostProcess:
         assert self.process.stdout is not None and self.process.stdin is not None
         self._replies, self._requests = self.process.stdout, self.process.stdin
         self.info: RunInfo | None = None
+        self._ids = 0
 
     def ready(self) -> RunInfo:
         """Wait for the host to be warm; how it grades."""
@@ -55,11 +56,18 @@ class HostProcess:
         raise SetupError(f"the grading host failed to start ({' '.join(tail) or 'no output'}); see {self._log.name}")
 
     def request(self, message: dict[str, Any], what: str) -> dict[str, Any]:
-        """Send one request line, return the reply line; SetupError if the host has stopped."""
+        """Send one request line, return its reply line; SetupError if the host has stopped.
+
+        Each request carries a number and the check server echoes it: the reply to a request given up
+        on (a notebook's stop button pressed while it ran) is skipped, never taken for this one's.
+        """
+        self._ids += 1
         try:
-            self._requests.write(json.dumps(message) + "\n")
+            self._requests.write(json.dumps(dict(message, request=self._ids)) + "\n")
             self._requests.flush()
             line = self._replies.readline()
+            while line and json.loads(line).get("request", self._ids) != self._ids:
+                line = self._replies.readline()
         except (BrokenPipeError, OSError):
             line = ""
         if not line:
@@ -78,8 +86,15 @@ class HostProcess:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
+    def stop(self, grace: float = 5.0) -> None:
+        """End the host: its stdin closed, it cleans up and exits; killed if it has not within `grace` seconds."""
+        try:
+            self._requests.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-        self.process.wait()
+            self.process.wait()
         self._log.close()

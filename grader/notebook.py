@@ -11,6 +11,7 @@ Light to import: no torch here; the server holds it.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import json
 import os
@@ -69,6 +70,12 @@ class _Servers:
         server.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
 
+    def restart(self, name: str) -> None:
+        """Stop `name`'s server now (it is busy); the next check starts another."""
+        if name in self._running:
+            self._running[name][0].stop(grace=0)
+            self._stop(name)
+
     def stop(self) -> None:
         for name in list(self._running):
             self._stop(name)
@@ -89,10 +96,17 @@ def check(question: str | None = None, *, notebook: str | os.PathLike[str] | Non
     unsaved = unsaved_cells(path, shell)
     server = _SERVERS.get(loaded.name)
     message = {"op": "check", "path": str(path), "questions": [question] if question else None}
+    if question is not None and not isinstance(question, str):
+        raise CheckError(
+            f"name one question as a string, such as grader.check('conv_out'), or none for all; got {question!r:.80}"
+        )
     try:
         reply = server.request(message, f"checking {path.name}")
     except GraderError as error:
         raise CheckError(str(error)) from None
+    except KeyboardInterrupt:  # the stop button: this check's answer would come late; start afresh next time
+        _SERVERS.restart(loaded.name)
+        raise
     result = SubmissionResult.from_dict(reply["result"])
     return Checked.of(result, question=question, unsaved=unsaved, info=server.ready())
 
@@ -187,8 +201,9 @@ def unsaved_cells(path: Path, shell: Any) -> int:
     """How many cells this kernel ran whose code is in no cell of the saved file.
 
     Each cell's latest run counts (by cell id, where the front end sends one, from the
-    moment `grader` was imported); before that, every input in the kernel's history.
-    Cells that only call the grader are left out.
+    moment `grader` was imported); before that, every input in the kernel's history, but
+    an input whose names a saved cell run later defines again (an earlier version of
+    that cell). Cells that call the grader are left out.
     """
     if shell is None or path.suffix != ".ipynb":
         return 0
@@ -197,7 +212,34 @@ def unsaved_cells(path: Path, shell: Any) -> int:
     except (OSError, UnicodeDecodeError, InputError):
         return 0
     ran = [_normal(source) for source in CELLS.sources(shell)]
-    return sum(1 for source in ran if source and source not in saved and "grader.check(" not in source)
+    unsaved = 0
+    for number, source in enumerate(ran):
+        if not source or source in saved or "grader.check(" in source:
+            continue
+        defines = _names(source)
+        replaced = set().union(*(_names(later) for later in ran[number + 1 :] if later in saved))
+        if defines and defines <= replaced:  # an earlier version of a cell whose saved version ran later
+            continue
+        unsaved += 1
+    return unsaved
+
+
+def _names(source: str) -> set[str]:
+    """The names a cell defines at its top level (functions, classes, assignments, imports)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
 
 
 class _RanCells:

@@ -8,13 +8,16 @@ copy of the deepest link whose cells are still those of the saved notebook (the 
 after k cells is the one a fresh run reaches, so the verdicts are a fresh run's; the
 seconds the link spent count against the copy's time budget as they would.
 
-Links are made where they pay: after every cell that took at least `SLOW_CELL` seconds,
-and after the last cell but one (students edit the cell they are working on, usually
-the last). A link whose cells changed is killed with the links after it.
+Links are made where they pay: after every cell that took at least `SLOW_CELL` seconds
+(up to `MAX_LINKS`), and after the last cell but one (students edit the cell they are
+working on, usually the last). A link whose cells changed is killed with the links after
+it. No link is made after a cell that left threads running (a forked copy would have none
+of them), nor past the submission's time budget: the check itself runs those cells.
 
-What a copy cannot undo: files an earlier check's cells wrote into the notebook's
-folder stay there for the next check (a fresh run would not see them). The folder is
-replaced whenever the other files of the submission change.
+What a copy does not reproduce: files an earlier check's cells wrote into the notebook's
+folder stay there for the next check (a fresh run would not see them; the folder is
+replaced whenever the other files of the submission change); the output cap and CPU
+limit count from the copy's start, not from the first cell; `os.getpid()` differs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from grader.sandbox import Limits
 from grader.zygote import ExitReport, WorkerProcess
 
 SLOW_CELL = 0.5  # seconds: a cell slower than this gets a link after it
+MAX_LINKS = 8  # parked workers per notebook, each a process of the sandbox's user
 
 
 class ForkedWorker(WorkerProcess):
@@ -115,12 +119,16 @@ class Prefixes:
         seconds = start.seconds if start else 0.0
         for index in range(done, target):
             began = time.monotonic()
-            if not self._load(worker, [cells[index]]):
-                worker.close()
-                return  # the check runs this cell again, and meets what stopped it here
+            loaded = self._load(worker, [cells[index]])
             took = time.monotonic() - began
             seconds += took
-            if took >= SLOW_CELL or index == target - 1:
+            if loaded is None or loaded.get("threads", 1) > 1 or seconds >= self._limits.submission_seconds:
+                # The check runs this cell again and meets what stopped it here: an error, the time
+                # budget, or threads it started (a copy would not have them).
+                worker.close()
+                return
+            slow = took >= SLOW_CELL and len(self._links) < MAX_LINKS - 1  # one kept for the last cell but one
+            if slow or index == target - 1:
                 link = Link(worker, tuple(cell["source"] for cell in cells[: index + 1]), seconds)
                 self._links.append(link)
                 if index == target - 1:
@@ -141,8 +149,8 @@ class Prefixes:
             raise
         return worker
 
-    def _load(self, worker: WorkerProcess, cells: list[dict[str, Any]]) -> bool:
-        """Run `cells` in `worker`; False if it did not answer well in time (it is then of no use)."""
+    def _load(self, worker: WorkerProcess, cells: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Run `cells` in `worker`: its load report, or None if it did not answer well in time (it is then of no use)."""
         self._ids += 1
         request = dict(self._request, op="load", resume=True, cells=cells, id=self._ids,
                        unit_seconds=self._limits.request_seconds)  # fmt: skip
@@ -150,9 +158,13 @@ class Prefixes:
             wire.send(worker.rpc, request)
             reply = wire.receive(worker.rpc, self._limits.request_seconds * len(cells) + 5.0)
             schema.validate(reply, schema.Reply)
+            if not reply["ok"] or reply["id"] != self._ids:
+                return None
+            schema.validate(reply["value"], schema.LoadValue, "load report")
         except (wire.ProtocolError, OSError, schema.SchemaError):
-            return False
-        return bool(reply["ok"]) and reply["id"] == self._ids
+            return None
+        value: dict[str, Any] = reply["value"]
+        return value
 
     def fork(self, link: Link) -> ForkedWorker:
         """A copy of `link`'s worker, as a fresh one from the zygote: its 'ready' message comes first."""

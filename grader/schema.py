@@ -176,6 +176,7 @@ class FailedUnit(TypedDict):
 
 class LoadValue(TypedDict):
     failures: list[FailedUnit]
+    threads: NotRequired[int]  # threads running after the load: a worker with more than one cannot be copied
 
 
 class Success(TypedDict):

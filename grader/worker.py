@@ -100,7 +100,8 @@ def _handle(
     try:
         if op == "load":
             state["module"] = _load(request, policy.scratch, state.get("module") if request.get("resume") else None)
-            return {"ok": True, "value": state["module"].__grader_load_report__}
+            report = state["module"].__grader_load_report__
+            return {"ok": True, "value": dict(report, threads=_threads()) if request.get("resume") else report}
         if op == "probe":
             module = state.get("module")
             if module is None:
@@ -234,6 +235,10 @@ def _fork(
             os.close(fd)
         return _failure("BadRequest", "fork needs two sockets")
     limits = sandbox.Limits.from_dict(request["limits"])
+    if _threads() > 1:  # a copy would have none of them (and torch's may hang it): not a state to copy
+        for fd in fds:
+            os.close(fd)
+        return _failure("ForkRefused", "threads are running")
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -258,6 +263,16 @@ def _fork(
     for fd in fds:
         os.close(fd)
     return {"ok": True, "value": None}
+
+
+def _threads() -> int:
+    """Threads of this process, native ones (OpenMP's) included."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
 
 
 def _supervise_copy(

@@ -246,6 +246,67 @@ def test_checking_works_where_the_sandbox_is_weaker_and_says_so(mode: str, tmp_p
     assert missing and "Sandbox protections missing on this machine" in table and missing[0] in table
 
 
+def test_cells_that_leave_threads_running_are_not_copied(check_server: HostProcess, tmp_path: Path,
+                                                         public_grader) -> None:  # fmt: skip
+    """A fork keeps one thread: a worker whose cells started a pool (or torch's OpenMP threads) is never
+    copied, so the cells after it see the pool as a fresh run does."""
+    path = tmp_path / "cnn_basics.ipynb"
+    cells = [new_code_cell(text) for text, _ in cells_of(REFERENCE.read_text())]
+    cells.insert(1, new_code_cell("from concurrent.futures import ThreadPoolExecutor\nimport time\n"
+                                  "POOL = ThreadPoolExecutor(2)\nPOOL.submit(time.sleep, 0.6).result()"))  # fmt: skip
+    cells.append(new_code_cell("assert POOL.submit(lambda: 42).result(timeout=1) == 42"))
+    nbformat.write(new_notebook(cells=cells), path)
+    fresh = public_grader.grade(path, "cnn_basics")
+    for _ in range(2):
+        result, reused = ask(check_server, path, "conv_out")
+        assert public_verdicts(result, ("conv_out",)) == public_verdicts(fresh, ("conv_out",))
+        assert [lf.unit for lf in result.load_failures] == [lf.unit for lf in fresh.load_failures] == []
+        assert reused <= 1, "a worker with threads running was copied"
+
+
+def test_a_request_given_up_on_never_answers_the_next(check_server: HostProcess, tmp_path: Path) -> None:
+    """The stop button while a check runs: its late reply is skipped, not shown for the next check."""
+    right = tmp_path / "right" / "cnn_basics.py"
+    right.parent.mkdir()
+    right.write_text(REFERENCE.read_text())
+    wrong = tmp_path / "wrong" / "cnn_basics.py"
+    wrong.parent.mkdir()
+    wrong.write_text(two_mistakes())
+    check_server._requests.write(json.dumps({"op": "check", "path": str(right), "questions": ["finetune"],
+                                             "request": -1}) + "\n")  # sent, never read: given up on  # fmt: skip
+    check_server._requests.flush()
+    result, _ = ask(check_server, wrong, "conv_out")
+    assert {c.question for c in result.checks()} == {"conv_out"} and result.score < result.max_score
+    with pytest.raises(UsageError, match="a question is named by a string"):
+        check_server.request({"op": "check", "path": str(wrong), "questions": [["conv_out"]]}, "checking")
+    assert ask(check_server, right, "conv_out")[0].score == 6, "the server stopped answering"
+
+
+def test_unsaved_cells_leave_out_earlier_versions_of_saved_cells(tmp_path: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from grader.notebook import _RanCells, unsaved_cells
+
+    wrong = "def conv_out(a, k, s=1, p=0, d=1):\n    return a"
+    right = "def conv_out(a, k, s=1, p=0, d=1):\n    return (a + 2*p - d*(k-1) - 1)//s + 1"
+    path = tmp_path / "cnn_basics.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import grader"), new_code_cell(right)]), path)
+    shell = InteractiveShell.instance()
+    try:
+        cells = _RanCells()
+        monkey = pytest.MonkeyPatch()
+        monkey.setattr("grader.notebook.CELLS", cells)
+        for source in (wrong, right, "import grader"):  # edited and run again before grader was imported
+            shell.run_cell(source, store_history=True)
+        cells.watch(shell)
+        shell.run_cell("scratch = 1", cell_id="s", store_history=True)  # run, then deleted: hidden state
+        shell.run_cell("grader.check()", cell_id="c", store_history=True)
+        assert unsaved_cells(path, shell) == 1
+        monkey.undo()
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def _processes_mentioning(text: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
     return [int(pid) for pid in found if int(pid) != os.getpid()]
