@@ -133,7 +133,7 @@ def check(args: argparse.Namespace) -> int:
     """
     loaded = assignments.load(args.assignment)
     if args.watch:
-        return watch(args, loaded)
+        return _watch(args, loaded)
     info = RunInfo()
     try:
         result, info = _check(args, loaded)
@@ -193,43 +193,17 @@ def _unreadable(submission: Submission, loaded: assignments.Assignment) -> Submi
     return None
 
 
-def watch(args: argparse.Namespace, loaded: assignments.Assignment, *, poll: float = 0.3) -> int:
-    """`grade check --watch PATH`: check now and after every save, through one warm check server."""
-    import tempfile
-    import time
+def _watch(args: argparse.Namespace, loaded: assignments.Assignment) -> int:
+    """`grade check --watch PATH`: the public checks now and after every save (watch.py)."""
+    from grader.watch import watch
 
-    from grader.hostprocess import HostProcess
-
-    path: Path = args.path
     if args.all or args.junit or args.gradescope or args.ci:
         raise UsageError("--watch runs the public checks for you; leave out --all, --junit, --gradescope and --ci")
-    if not path.is_file() or path.suffix not in (".py", ".ipynb"):
-        raise InputError(f"{path} is not a .py or .ipynb file; --watch follows one file as you save it.")
+    if not args.path.is_file() or args.path.suffix not in (".py", ".ipynb"):
+        raise InputError(f"{args.path} is not a .py or .ipynb file; --watch follows one file as you save it.")
     settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
                         visibility="public", expected="auto")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="grader-watch-") as log_dir:
-        server = HostProcess(loaded.name, settings, Path(log_dir), module="grader.checkserver")
-        try:
-            info = server.ready()
-            seen: tuple[int, int] | None = None
-            while True:
-                try:
-                    stat = path.stat()
-                    now = (stat.st_mtime_ns, stat.st_size)
-                except OSError:
-                    now = None
-                if now is not None and now != seen:
-                    seen = now
-                    reply = server.request({"op": "check", "path": str(path)}, f"checking {path.name}")
-                    console.out.rule(markup(f"{path.name} saved at {time.strftime('%H:%M:%S')}"))
-                    console.check_report(SubmissionResult.from_dict(reply["result"]), info.notes)
-                    console.plain(f"watching {path} (checked in {reply['seconds']:.1f} s); Ctrl-C stops")
-                time.sleep(poll)
-        except KeyboardInterrupt:
-            console.plain("stopped watching")
-            return 0
-        finally:
-            server.stop()
+    return watch(args.path, loaded.name, settings)
 
 
 def _write_check_outputs(
