@@ -65,16 +65,15 @@ class _Servers:
             raise CheckError(f"the check server could not start: {error}") from None
         return server
 
-    def _stop(self, name: str) -> None:
+    def _stop(self, name: str, grace: float = 5.0) -> None:
         server, log_dir = self._running.pop(name)
-        server.stop()
+        server.stop(grace)
         shutil.rmtree(log_dir, ignore_errors=True)
 
     def restart(self, name: str) -> None:
         """Stop `name`'s server now (it is busy); the next check starts another."""
         if name in self._running:
-            self._running[name][0].stop(grace=0)
-            self._stop(name)
+            self._stop(name, grace=0)
 
     def stop(self) -> None:
         for name in list(self._running):
