@@ -16,8 +16,9 @@ of them), nor past the submission's time budget: the check itself runs those cel
 
 What a copy does not reproduce: files an earlier check's cells wrote into the notebook's
 folder stay there for the next check (a fresh run would not see them; the folder is
-replaced whenever the other files of the submission change); the output cap and CPU
-limit count from the copy's start, not from the first cell; `os.getpid()` differs.
+replaced whenever the other files of the submission change); the CPU limit counts from
+the copy's start, not from the first cell; `os.getpid()` differs. The output cap does
+count the leading cells' output: a copy may print what is left of it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Link:
     worker: WorkerProcess
     cells: tuple[str, ...]
     seconds: float
+    printed: int = 0  # bytes of output its cells printed: they count against a copy's output cap
 
     @property
     def alive(self) -> bool:
@@ -117,6 +119,7 @@ class Prefixes:
         except (OSError, wire.ProtocolError, schema.SchemaError):
             return
         seconds = start.seconds if start else 0.0
+        printed_before = start.printed if start else 0
         for index in range(done, target):
             began = time.monotonic()
             loaded = self._load(worker, [cells[index]])
@@ -129,7 +132,13 @@ class Prefixes:
                 return
             slow = took >= SLOW_CELL and len(self._links) < MAX_LINKS - 1  # one kept for the last cell but one
             if slow or index == target - 1:
-                link = Link(worker, tuple(cell["source"] for cell in cells[: index + 1]), seconds)
+                printed = worker.printed()
+                if printed is None:
+                    worker.close()
+                    return
+                link = Link(worker, tuple(cell["source"] for cell in cells[: index + 1]), seconds,
+                            printed_before + printed)  # fmt: skip
+                printed_before = link.printed
                 self._links.append(link)
                 if index == target - 1:
                     return
@@ -172,7 +181,10 @@ class Prefixes:
         status_here, status_there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._ids += 1
-            wire.send(link.worker.rpc, {"op": "fork", "id": self._ids, "limits": self._limits.to_dict()})
+            # The copy may print what is left of the cap after the cells before it, as in a fresh run.
+            left = max(0.0, self._limits.output_mb - link.printed / (1024 * 1024))
+            limits = dataclasses.replace(self._limits, output_mb=left)
+            wire.send(link.worker.rpc, {"op": "fork", "id": self._ids, "limits": limits.to_dict()})
             socket.send_fds(link.worker.rpc, [b"\0"], [rpc_there.fileno(), status_there.fileno()])
             reply = wire.receive(link.worker.rpc, 10.0)
             schema.validate(reply, schema.Reply)

@@ -29,23 +29,33 @@ def watch(pid: int, out_read: int, status: socket.socket, limits: sandbox.Limits
     exited: int | None = None
     pidfd = os.pidfd_open(pid)  # readable once the worker exits: no polling delay
     watching: list[Any] = [out_read, status, pidfd]
+
+    def drain_once() -> None:
+        nonlocal head, tail, total, killed_for
+        data = os.read(out_read, 1 << 16)
+        if not data:
+            watching.remove(out_read)
+            return
+        total += len(data)
+        if len(head) < _KEEP_BYTES:
+            head += data[: _KEEP_BYTES - len(head)]
+        tail = (tail + data)[-_KEEP_BYTES:]
+        if total > cap and killed_for is None:
+            killed_for = "output"
+            _kill(pid)
+
     while exited is None or out_read in watching:
         ready, _, _ = select.select(watching, [], [], 0.5)
         if out_read in ready:
-            data = os.read(out_read, 1 << 16)
-            if not data:
-                watching.remove(out_read)
-            else:
-                total += len(data)
-                if len(head) < _KEEP_BYTES:
-                    head += data[: _KEEP_BYTES - len(head)]
-                tail = (tail + data)[-_KEEP_BYTES:]
-                if total > cap and killed_for is None:
-                    killed_for = "output"
-                    _kill(pid)
-        if status in ready and not status.recv(1 << 12):
-            watching.remove(status)  # the grader is gone: nobody needs this worker
-            _kill(pid)
+            drain_once()
+        if status in ready:
+            if not status.recv(1 << 12):
+                watching.remove(status)  # the grader is gone: nobody needs this worker
+                _kill(pid)
+            else:  # the grader asks how much the worker has printed so far (prefix.py)
+                while out_read in watching and select.select([out_read], [], [], 0)[0]:
+                    drain_once()
+                wire.send(status, {"event": "progress", "output_bytes": total})
         if exited is None:
             if killed_for is None and time.monotonic() > wall_deadline:
                 killed_for = "time"

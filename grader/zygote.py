@@ -77,6 +77,20 @@ class WorkerProcess:
             raise wire.ProtocolError(f"unexpected supervisor event {event!r}")
         self.pid = int(event["pid"])
 
+    def printed(self, timeout: float = 5.0) -> int | None:
+        """Bytes the worker has printed so far, from its supervisor (None if it did not say)."""
+        try:
+            self.status.send(b"?")
+            event = wire.receive(self.status, timeout)
+        except (OSError, wire.ProtocolError):
+            return None
+        if isinstance(event, dict) and event.get("event") == "exited":
+            self.exit = ExitReport(event.get("code"), event.get("signal"), event.get("killed_for"),
+                                   str(event.get("output", "")), int(event.get("output_bytes", 0)))  # fmt: skip
+            return None
+        count = event.get("output_bytes") if isinstance(event, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
     def kill(self) -> None:
         """Kill the worker; as PID 1 of its namespace, it takes all its processes along."""
         if self.pid is not None and self.exit is None:

@@ -264,6 +264,19 @@ def test_cells_that_leave_threads_running_are_not_copied(check_server: HostProce
         assert reused <= 1, "a worker with threads running was copied"
 
 
+def test_the_output_cap_counts_the_leading_cells(check_server: HostProcess, tmp_path: Path, public_grader) -> None:
+    """1.5 MB printed before a parked worker and 1.5 MB after it: over the 2 MB cap, as in a fresh run."""
+    path = tmp_path / "cnn_basics.ipynb"
+    cells = [new_code_cell(text) for text, _ in cells_of(REFERENCE.read_text())]
+    cells.insert(1, new_code_cell("import time\nprint('x' * 1_500_000)\ntime.sleep(0.6)"))
+    cells.append(new_code_cell("print('y' * 1_500_000)"))
+    nbformat.write(new_notebook(cells=cells), path)
+    fresh = public_grader.grade(path, "cnn_basics")
+    for _ in range(2):  # the second from the parked workers
+        result, _ = ask(check_server, path, "conv_out")
+        assert (result.status, result.score) == (fresh.status, fresh.score) and fresh.status == "error"
+
+
 def test_a_request_given_up_on_never_answers_the_next(check_server: HostProcess, tmp_path: Path) -> None:
     """The stop button while a check runs: its late reply is skipped, not shown for the next check."""
     right = tmp_path / "right" / "cnn_basics.py"
