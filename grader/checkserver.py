@@ -15,10 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -28,11 +25,10 @@ from grader.assignment import load as load_assignment
 from grader.discover import submission_at
 from grader.engine import Engine, Ungradable
 from grader.errors import GraderError, InputError, UsageError
-from grader.host import EngineHost
+from grader.host import EngineHost, main
 from grader.hostprocess import error_reply
 from grader.prefix import Prefixes
 from grader.results import SubmissionResult
-from grader.sandbox import die_with_parent
 from grader.session import SubmissionSession
 from grader.settings import Settings
 from grader.zygote import WorkerProcess
@@ -191,9 +187,4 @@ def _answer(checker: Checker, request: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a notebook's interrupt button is for the student's cell
-    configuration = json.loads(sys.argv[1])
-    replies_stream = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything the engine prints goes to the log, not the protocol
-    serve(configuration, sys.stdin, replies_stream)
+    main(serve)

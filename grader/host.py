@@ -315,10 +315,19 @@ def engine_stopped(assignment: Assignment, submission: Submission) -> Submission
     )
 
 
-if __name__ == "__main__":
+def main(serve_lines: Callable[[dict[str, Any], IO[str], IO[str]], None]) -> None:
+    """`python -m grader.host CONFIG` (and `grader.checkserver`): JSON lines on stdin and stdout.
+
+    The process dies with its client; what the rubric, the reference or the engine print
+    goes to stderr (the log), never into the protocol on stdout.
+    """
     die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the client's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C (a notebook's stop button) is the client's to handle
     configuration = json.loads(sys.argv[1])
-    replies_stream = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything printed by the rubric or the reference goes to the log, not the protocol
-    serve(configuration, sys.stdin, replies_stream, Path(configuration["log_dir"]))
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    serve_lines(configuration, sys.stdin, replies)
+
+
+if __name__ == "__main__":
+    main(lambda config, requests, replies: serve(config, requests, replies, Path(config["log_dir"])))

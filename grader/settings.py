@@ -50,7 +50,7 @@ class Settings:
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         values = dict(data)
         values.update(
-            limits=Limits(**data["limits"]) if data.get("limits") else None,
+            limits=Limits.from_dict(data["limits"]) if data.get("limits") else None,
             cache_dir=Path(data["cache_dir"]),
             hidden=tuple(data["hidden"]),
         )
