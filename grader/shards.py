@@ -138,7 +138,7 @@ class ShardInfo:
                 return f"{what}: {_short(theirs)} here, {_short(mine)} there"
         if self.class_ids != other.class_ids:
             here, there = set(other.class_ids) - set(self.class_ids), set(self.class_ids) - set(other.class_ids)
-            return (f"the class: {len(other.class_ids)} submissions here, {len(self.class_ids)} there (only here: "
+            return (f"class: {len(other.class_ids)} submissions here, {len(self.class_ids)} there (only here: "
                     f"{_few(here)}; only there: {_few(there)}), the submissions folder changed between shards")  # fmt: skip
         return ""
 
