@@ -190,7 +190,9 @@ def test_forged_results_land_nowhere(grader, tmp_path: Path) -> None:
     forged_line = next(line for line in result.output.splitlines() if line.startswith("FORGED:"))
     count, listed = forged_line.split(" ", 2)[1:]
     assert int(count) == 4 and listed.count("/scratch/") == 4, forged_line
-    found = [str(p) for base in (tmp_path, ROOT, Path("/tmp")) for p in base.rglob(f"{marker}.json")]
+    # os.walk, not rglob: other graders' temp folders come and go under /tmp while it looks.
+    found = [os.path.join(folder, name) for base in (tmp_path, ROOT, Path("/tmp"))
+             for folder, _, names in os.walk(base) for name in names if name == f"{marker}.json"]  # fmt: skip
     assert found == []
     assert list(canary.iterdir()) == []
 
