@@ -134,8 +134,9 @@ class EngineHost:
                 self._engine.check_reference()
 
     def _hidden(self) -> tuple[str, ...]:
-        """What no worker may see: other workers' folders, the rubric, the reference, and `settings.hidden`."""
-        hidden = [str(self._temp), str(self.assignment.folder), *self.settings.hidden]
+        """What no worker may see: other workers' folders, the rubric, the reference, `settings.hidden`
+        and what the assignment's resources hide."""
+        hidden = [str(self._temp), str(self.assignment.folder), *self.settings.hidden, *self.resources.hidden]
         reference = importlib.util.find_spec(self.assignment.reference.split(".")[0])
         if reference is not None and reference.submodule_search_locations:
             hidden.extend(reference.submodule_search_locations)

@@ -23,11 +23,15 @@ class Resources:
     environment: dict[str, str] = field(default_factory=dict)
     readable: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # Installed folders no worker may read although they sit in readable library folders
+    # (a dataset shipped inside a package that would give away a held-out split).
+    hidden: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"describe": self.describe, "environment": self.environment, "readable": list(self.readable),
-                "notes": list(self.notes)}  # fmt: skip
+                "notes": list(self.notes), "hidden": list(self.hidden)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Resources:
-        return cls(dict(data["describe"]), dict(data["environment"]), tuple(data["readable"]), tuple(data["notes"]))
+        return cls(dict(data["describe"]), dict(data["environment"]), tuple(data["readable"]), tuple(data["notes"]),
+                   tuple(data.get("hidden", ())))  # fmt: skip
