@@ -1,6 +1,6 @@
 """cnn-grader: a sandboxed, pytest-based autograder for deep-learning coursework.
 
-In a notebook, `import grader` then `grader.check("tiny_cnn")` (one question) or
+In a notebook, `import grader` then `grader.check("question")` (one question) or
 `grader.check()` (all) runs the public checks on the saved notebook (see notebook.py).
 """
 

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from grader.errors import SetupError
+from grader.resources import Option, options_of
 from grader.results import QuestionInfo, QuestionResult, SubmissionResult, round_score
 from grader.sandbox import Limits
 
@@ -32,6 +33,23 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Kit:
+    """What the student kit and the Gradescope image install besides the grader (`[kit]` in the TOML).
+
+    `requirements`: pip requirements; a bare name ("torch") is pinned to the version
+    installed where `grade release` runs, so students get what the answer key was made
+    with. `index_url`: where pip finds them (e.g. CPU-only torch wheels). `cache`: folders
+    the students' CI keeps between runs (downloaded weights). `readme`: a Jinja template in
+    the assignment folder whose text ends the kit's README.
+    """
+
+    requirements: tuple[str, ...] = ()
+    index_url: str = ""
+    cache: tuple[str, ...] = ()
+    readme: str = ""
+
+
+@dataclass(frozen=True)
 class Assignment:
     """Everything the engine needs to grade one assignment."""
 
@@ -41,10 +59,15 @@ class Assignment:
     module: str
     questions: tuple[Question, ...]
     probes: str
-    resources: str
+    resources: str  # the resources module, "" for none
     reference: str
     limits: Limits
     stubs: tuple[str, ...]
+    kit: Kit = Kit()
+
+    def options(self) -> tuple[Option, ...]:
+        """The command-line options its resources module declares (importing that module, not torch)."""
+        return options_of(self.resources)
 
     @property
     def max_score(self) -> float:
@@ -102,13 +125,23 @@ def available() -> list[str]:
     return sorted(names)
 
 
+def default_name() -> str | None:
+    """The assignment used without --assignment: the only one installed, else the assignments
+    package's DEFAULT where it is installed, else None (one must be named)."""
+    names = available()
+    if len(names) == 1:
+        return names[0]
+    default = getattr(importlib.import_module(ASSIGNMENTS_PACKAGE), "DEFAULT", None)
+    return default if default in names else None
+
+
 def load(name: str | None = None) -> Assignment:
-    """Load the named assignment, or the only one installed."""
+    """Load the named assignment, or the default one (`default_name`)."""
     names = available()
     if name is None:
-        if len(names) != 1:
+        name = default_name()
+        if name is None:
             raise SetupError(f"several assignments are installed ({', '.join(names)}); pick one with --assignment NAME")
-        name = names[0]
     if name not in names:
         raise SetupError(f"no assignment {name!r}; installed: {', '.join(names) or 'none'}")
     package = importlib.import_module(f"{ASSIGNMENTS_PACKAGE}.{name}")
@@ -130,10 +163,19 @@ def _from_toml(name: str, folder: Path, data: dict[str, Any]) -> Assignment:
             module=data["module"],
             questions=questions,
             probes=data["probes"],
-            resources=data["resources"],
+            resources=data.get("resources", ""),
             reference=data["reference"],
             limits=Limits(**data.get("limits", {})),
             stubs=tuple(data.get("stubs", [])),
+            kit=_kit(data.get("kit", {})),
         )
     except (KeyError, TypeError) as error:
         raise SetupError(f"{folder / 'assignment.toml'} is missing or has a bad setting: {error}") from None
+
+
+def _kit(table: dict[str, Any]) -> Kit:
+    unknown = set(table) - {"requirements", "index_url", "cache", "readme"}
+    if unknown:
+        raise TypeError(f"[kit] has no setting {sorted(unknown)[0]!r}")
+    return Kit(tuple(str(r) for r in table.get("requirements", ())), str(table.get("index_url", "")),
+               tuple(str(c) for c in table.get("cache", ())), str(table.get("readme", "")))  # fmt: skip

@@ -298,11 +298,11 @@ def github_check(run: RunResult, sub: SubmissionResult, code: Path) -> None:
 
 def github_batch(run: RunResult) -> None:
     """`grade SUBMISSIONS --ci`: the class summary, and an annotation per submission not graded."""
-    from grader.report import class_statistics, environment, protections_summary
+    from grader.report import class_statistics, environment, labels_for, protections_summary
 
     stats = class_statistics(run)
     markdown = environment(markdown=True).get_template("summary.md.j2").render(
-        run=run, stats=stats, protections=protections_summary(run), weights=run.info.resources.get("weights", {}),
+        run=run, stats=stats, protections=protections_summary(run), resources=labels_for(run.assignment, run.info.resources),
         notes=list(run.info.notes),
     )  # fmt: skip
     _summary(markdown)

@@ -1,6 +1,6 @@
 """The `grade` command: a thin layer over `commands.py` (a class through `batch.grade_folder`, one submission through `host.EngineHost`).
 
-    grade SUBMISSIONS [--out DIR] [--jobs N] [--weights auto|official|standin|PATH] [--resume]
+    grade [--assignment NAME] SUBMISSIONS [--out DIR] [--jobs N] [--resume] [the assignment's options]
                       [--format gradescope|junit|markdown|canvas] [--ci]
     grade check PATH [--ci] [--junit FILE] [--gradescope FILE] [--all] [--watch]
                                      one submission: the public checks (students), or with
@@ -15,6 +15,14 @@
     grade merge OUT SHARD_DIR... [--format ...] [--ci]
                                      grade slice K of N (one machine each), then join the
                                      slices into the output a single run writes
+    grade author MASTER --name NAME [--out DIR] [--reference-dir DIR]
+                                     the stubs and the reference module from an instructor's
+                                     solution with # BEGIN SOLUTION / # END SOLUTION regions
+
+The options an assignment's resources take (--weights, say) come from its
+resources module (`OPTIONS`); so the command line is read twice: first for
+--assignment, then with that assignment's options added (`grade --assignment NAME --help`
+lists them).
 
 Every error a person can cause (a bad path, an unknown option, an unwritable folder)
 ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
@@ -27,11 +35,15 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from grader import __version__
 from grader.errors import GraderError, UsageError
+from grader.resources import Option
 from grader.untrusted import terminal
+
+if TYPE_CHECKING:
+    from grader.assignment import Assignment
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
@@ -60,11 +72,25 @@ def _limits_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output-mb", type=float, metavar="MB", help="output a submission may print")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
-    parser.add_argument("--weights", default="auto", metavar="KIND",
-                        help="AlexNet weights: auto (official if present, else stand-in; in a student kit, those its answer key was made with), "
-                             "official, standin, or a .pth path")  # fmt: skip
+def _assignment_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="which assignment (default: the only one installed, else the assignments package's DEFAULT)")  # fmt: skip
+
+
+def _resource_options(parser: argparse.ArgumentParser, options: tuple[Option, ...], title: str) -> None:
+    """The options the assignment's resources module declares, as `--NAME VALUE`."""
+    if not options:
+        return
+    group = parser.add_argument_group(title)
+    for option in options:
+        group.add_argument(option.flag, dest=f"option_{option.name}", default=None, metavar=option.metavar,
+                           choices=None if option.other or not option.choices else option.choices,
+                           help=option.full_help())  # fmt: skip
+
+
+def _common(parser: argparse.ArgumentParser, options: tuple[Option, ...], assignment: str) -> None:
+    _assignment_option(parser)
+    _resource_options(parser, options, f"{assignment} options" if assignment else "assignment options")
     parser.add_argument(
         "--no-sandbox", action="store_true", help="run student code without OS isolation (debugging only)"
     )
@@ -77,10 +103,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _limits_options(parser)
 
 
-def build_parsers() -> dict[str, argparse.ArgumentParser]:
+def build_parsers(assignment: Assignment | None = None) -> dict[str, argparse.ArgumentParser]:
+    """The parser of each command, with `assignment`'s resource options (none without one)."""
+    options = assignment.options() if assignment else ()
+    name = assignment.name if assignment else ""
+    module = assignment.module if assignment else "<module>"
     grade = _Parser(prog="grade", description="Grade a folder of submissions (one per student).")
     grade.add_argument(
-        "submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip"
+        "submissions", type=Path, help=f"folder with <id>/{module}.{{py,ipynb}}, <id>.py, <id>.ipynb or <id>.zip"
     )
     grade.add_argument(
         "--out", type=Path, default=Path("grading"), metavar="DIR", help="where results go (default: ./grading)"
@@ -101,17 +131,18 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                        help="after grading, also write the similarity report (as 'grade similarity' does) into --out")  # fmt: skip
     _threshold_option(grade)
     grade.add_argument("--version", action="version", version=f"grade {__version__}")
-    _common(grade)
+    _common(grade, options, name)
     grade.epilog = (
         "Other commands: 'grade check PATH' (students), 'grade release OUT' (the student kit), "
         "'grade similarity SUBMISSIONS' (copied work, instructors only), "
-        "'grade merge OUT SHARD_DIR...' (join the outputs of --shard runs)."
+        "'grade merge OUT SHARD_DIR...' (join the outputs of --shard runs), "
+        "'grade author MASTER --name NAME' (stubs and reference from a solution)."
     )
 
     check = _Parser(
         prog="grade check", description="Run the public checks on one submission (exit 0 when all pass, 1 otherwise)."
     )
-    check.add_argument("path", type=Path, help="cnn_basics.py, cnn_basics.ipynb, a .zip, or the folder holding it")
+    check.add_argument("path", type=Path, help=f"{module}.py, {module}.ipynb, a .zip, or the folder holding it")
     check.add_argument("--all", action="store_true",
                        help="run the hidden checks too; needs the reference solution (instructors, Gradescope)")  # fmt: skip
     check.add_argument("--watch", action="store_true",
@@ -119,7 +150,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     check.add_argument("--gradescope", type=Path, metavar="FILE",
                        help="also write Gradescope's results.json here (hidden checks: verdict and hint only)")  # fmt: skip
-    _common(check)
+    _common(check, options, name)
 
     release = _Parser(
         prog="grade release",
@@ -129,9 +160,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     release.add_argument("out", type=Path, help="folder to create: the student kit, hand out everything in it")
     release.add_argument("--autograder", type=Path, metavar="ZIP",
                          help="where the Gradescope autograder goes (default: OUT-gradescope-autograder.zip beside OUT; never inside it)")  # fmt: skip
-    release.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
-    release.add_argument("--weights", default="auto", metavar="KIND",
-                         help="AlexNet weights the answer key is computed with: auto, official, standin, or a .pth path")  # fmt: skip
+    _assignment_option(release)
+    _resource_options(release, options, f"{name} options (the answer key is computed with these)")
     release.add_argument("--force", action="store_true", help="replace an earlier kit in OUT and an earlier zip")
 
     similarity = _Parser(
@@ -142,13 +172,13 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         "most of the class shares do not count. No student code runs.",
     )
     similarity.add_argument(
-        "submissions", type=Path, help="folder with <id>/cnn_basics.{py,ipynb}, <id>.py, <id>.ipynb or <id>.zip"
+        "submissions", type=Path, help=f"folder with <id>/{module}.{{py,ipynb}}, <id>.py, <id>.ipynb or <id>.zip"
     )
     similarity.add_argument(
         "--out", type=Path, default=Path("grading"), metavar="DIR", help="where the report goes (default: ./grading)"
     )
     _threshold_option(similarity)
-    similarity.add_argument("--assignment", metavar="NAME", help="which assignment (default: the only one installed)")
+    _assignment_option(similarity)
     merge = _Parser(
         prog="grade merge",
         description="Join the output folders of 'grade SUBMISSIONS --shard K/N' runs (every K of one N) into OUT: "
@@ -162,7 +192,44 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     merge.add_argument("--ci", action="store_true",
                        help="CI mode, as grade does: job summary, annotations, junit.xml; exit 1 if any submission "
                             "could not be graded")  # fmt: skip
-    return {"grade": grade, "check": check, "release": release, "similarity": similarity, "merge": merge}
+    author = _Parser(
+        prog="grade author",
+        description="Turn an instructor's solution (MASTER: .ipynb, .py or a jupytext percent-format .py) with "
+        "'# BEGIN SOLUTION' / '# END SOLUTION' regions inside functions into the students' stubs (OUT/NAME.py, "
+        "and OUT/NAME.ipynb for a notebook or percent-format master; each region replaced by "
+        "'raise NotImplementedError') and the reference module (REFERENCE_DIR/NAME.py: markers removed).",
+    )
+    author.add_argument("master", type=Path, help="the solution: .ipynb or .py with marked solution regions")
+    author.add_argument(
+        "--name", required=True, help="the module students submit (the stubs' and reference's file name)"
+    )
+    author.add_argument(
+        "--out", type=Path, metavar="DIR", help="where the stubs go (default: the folder holding MASTER)"
+    )
+    author.add_argument("--reference-dir", type=Path, default=Path("reference"), metavar="DIR",
+                        help="where the reference module goes (default: ./reference)")  # fmt: skip
+    return {"grade": grade, "check": check, "release": release, "similarity": similarity, "merge": merge,
+            "author": author}  # fmt: skip
+
+
+def _chosen_assignment(command: str, argv: list[str]) -> Assignment | None:
+    """Phase one: the assignment --assignment names (or the default), whose options phase two adds.
+
+    None where the command takes no assignment, or where none can be chosen and only help
+    is asked for (the help then lists no assignment options)."""
+    if command in ("merge", "author"):
+        return None
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--assignment")
+    known, _ = first.parse_known_args(argv)
+    from grader import assignment as assignments
+
+    try:
+        return assignments.load(known.assignment)
+    except GraderError:
+        if known.assignment is None and ("-h" in argv or "--help" in argv):
+            return None
+        raise
 
 
 def _threshold_option(parser: argparse.ArgumentParser) -> None:
@@ -176,15 +243,14 @@ def _threshold_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parsers = build_parsers()
-    command = argv[0] if argv and argv[0] in ("check", "release", "similarity", "merge") else "grade"
+    command = argv[0] if argv and argv[0] in ("check", "release", "similarity", "merge", "author") else "grade"
     if command != "grade":
         argv = argv[1:]
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     # Ctrl-C must stop a batch even when a parent shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        args = parsers[command].parse_args(argv)
+        args = build_parsers(_chosen_assignment(command, argv))[command].parse_args(argv)
         from grader import commands
 
         return int(getattr(commands, command)(args))

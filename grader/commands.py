@@ -12,11 +12,20 @@ from grader import console, untrusted
 from grader.batch import Batch, default_jobs, grade_folder
 from grader.discover import Submission
 from grader.errors import GraderError, InputError, OutputError, SetupError, UsageError
+from grader.resources import labels
 from grader.results import RunInfo, RunResult, SubmissionResult
 from grader.sandbox import Limits
 from grader.settings import Settings
 from grader.shards import parse_shard
 from grader.untrusted import markup
+
+
+def resource_values(args: argparse.Namespace) -> dict[str, str]:
+    """The resource options given on the command line ({name: value}; defaults are filled in later)."""
+    prefix = "option_"
+    return {
+        key[len(prefix) :]: value for key, value in vars(args).items() if key.startswith(prefix) and value is not None
+    }
 
 
 def _limits(args: argparse.Namespace, loaded: assignments.Assignment) -> Limits:
@@ -43,7 +52,7 @@ def grade(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
-    settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox)
+    settings = Settings(options=resource_values(args), limits=_limits(args, loaded), isolate=not args.no_sandbox)
     progress = console.progress_bar()
     task = None
 
@@ -161,7 +170,7 @@ def _check(args: argparse.Namespace, loaded: assignments.Assignment) -> tuple[Su
     if path.is_file() and path.suffix not in (".py", ".ipynb", ".zip"):
         raise InputError(f"{path} is not a .py, .ipynb or .zip file.")
     settings = Settings(
-        weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
+        options=resource_values(args), limits=_limits(args, loaded), isolate=not args.no_sandbox,
         visibility="all" if args.all else "public", expected="reference" if args.all else "auto",
     )  # fmt: skip
     from grader.discover import submission_at
@@ -201,7 +210,7 @@ def _watch(args: argparse.Namespace, loaded: assignments.Assignment) -> int:
         raise UsageError("--watch runs the public checks for you; leave out --all, --junit, --gradescope and --ci")
     if not args.path.is_file() or args.path.suffix not in (".py", ".ipynb"):
         raise InputError(f"{args.path} is not a .py or .ipynb file; --watch follows one file as you save it.")
-    settings = Settings(weights=args.weights, limits=_limits(args, loaded), isolate=not args.no_sandbox,
+    settings = Settings(options=resource_values(args), limits=_limits(args, loaded), isolate=not args.no_sandbox,
                         visibility="public", expected="auto")  # fmt: skip
     return watch(args.path, loaded.name, settings)
 
@@ -275,13 +284,24 @@ def release(args: argparse.Namespace) -> int:
     from grader.kit import write_release
 
     loaded = assignments.load(args.assignment)
-    made = write_release(loaded, args.out, weights=args.weights, force=args.force, autograder=args.autograder)
-    weights = made.weights
+    made = write_release(loaded, args.out, options=resource_values(args), force=args.force,
+                         autograder=args.autograder)  # fmt: skip
     console.out.print(f"student kit: {made.kit} ({len(made.files)} files); hand out everything in it.")
-    console.out.print(
-        f"  answer key made with {weights.get('kind', '?')} AlexNet weights (SHA-256 {weights.get('sha256', '?')[:16]}...)"
-    )
+    for label in labels(made.made_with, loaded.options()):
+        console.out.print(f"  answer key made with {label.label}: {label.kind} (SHA-256 {label.sha256[:16]}...)")
     console.out.print(
         f"Gradescope autograder: {made.autograder} (instructors only: it holds the hidden checks and the reference)"
     )
+    return 0
+
+
+def author(args: argparse.Namespace) -> int:
+    """Write the stubs and the reference module from an instructor's solution (grader/author.py)."""
+    from grader.author import write_authored
+
+    written = write_authored(args.master, args.name, out=args.out, reference_dir=args.reference_dir)
+    for path in written.stubs:
+        console.plain(f"stub: {path}")
+    console.plain(f"reference: {written.reference} (instructors only: never hand it out)")
+    console.plain(f"{written.regions} solution region(s) replaced by 'raise NotImplementedError' in the stubs")
     return 0

@@ -8,7 +8,7 @@ ignored. Every other entry gets a record, even when its code cannot be found.
 
 Everything in a submission is the student's, so nothing is trusted:
 - **Links.** A symbolic link is followed only when it leads to a regular file inside
-  the same submission (`cnn_basics.py -> src/solution.py`). A link that leads outside,
+  the same submission (`solution.py -> src/solution.py`). A link that leads outside,
   to a folder, or nowhere, is left out and named on the student's page; an entry of
   the submissions folder that is itself a link is not a submission. Zip members that
   are links are never written.

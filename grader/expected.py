@@ -6,7 +6,7 @@ arguments). `AnswerKey` answers from a file written by `grade release`, for stud
 kits that have no reference; it holds only what the public checks asked for.
 `Recorder` wraps a provider and keeps every answer it gives, to write such a file.
 
-Expected values depend on the resources they were computed with (the AlexNet weights),
+Expected values depend on the resources they were computed with (model weights, say),
 so a key also records the SHA-256 of each resource file (`key.json`), and a kit refuses
 to compare against a key made with other files.
 """
@@ -29,6 +29,7 @@ from grader import wire
 from grader.assignment import Assignment
 from grader.errors import SetupError
 from grader.failures import MissingExpectation
+from grader.resources import resource_digests
 
 _KEY_JSON = "answers.json"
 _KEY_TENSORS = "answers.safetensors"
@@ -156,15 +157,6 @@ class AnswerKey:
         if key not in self._answers:
             raise MissingExpectation(f"the answer key has no expected value for probe {name!r}")
         return self._answers[key]
-
-
-def resource_digests(describe: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """{resource: {"kind", "sha256"}} for each resource file in an engine's `describe`."""
-    return {
-        name: {"kind": str(value.get("kind", "")), "sha256": str(value["sha256"])}
-        for name, value in describe.items()
-        if isinstance(value, dict) and "sha256" in value
-    }
 
 
 def read_key_info(folder: Path) -> dict[str, Any]:

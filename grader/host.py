@@ -1,6 +1,6 @@
 """One warm engine, and the ways to reach it: in this process, forked copies, a host process.
 
-`EngineHost` does the slow part once: it prepares the assignment's resources (weights),
+`EngineHost` does the slow part once: it prepares the assignment's resources (model weights, data),
 starts the workers' zygote, preloads torch, picks the expected-value provider and (for
 instructors) grades the reference with the whole rubric. Then:
 
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from grader import resources
 from grader.assignment import Assignment
 from grader.assignment import load as load_assignment
 from grader.discover import Submission
@@ -106,17 +107,16 @@ class EngineHost:
     def start(self) -> None:
         """Prepare resources, start the zygote (it preloads on the other core meanwhile), load the rubric's side."""
         with collector_paused():
-            resources_module = importlib.import_module(self.assignment.resources)
             self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            options = {"weights": self.settings.weights}
+            options = resources.with_defaults(self.settings.options, self.assignment.options())
             if uses_answer_key(self.assignment, self.settings.expected):
                 options = key_options(options, self.assignment.answer_key_dir)
-            self.resources = resources_module.prepare(options, self.settings.cache_dir)
+            self.resources = resources.prepare(self.assignment.resources, options, self.settings.cache_dir)
             self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
             os.chmod(self._temp, 0o711)  # a worker passes through to its own scratch only
             config = ZygoteConfig(self.assignment.resources, self.resources, self.assignment.probes)
             self._zygote = Zygote.start(config, self._temp)
-            resources_module.preload(self.resources, for_workers=False)
+            resources.preload(self.assignment.resources, self.resources, for_workers=False)
             importlib.import_module(self.assignment.probes)
             import torch
 

@@ -18,8 +18,9 @@ import sys
 from types import ModuleType
 from typing import Any
 
-# Namespaces whose functions the probes call, besides the probes module and grader's own.
-_WATCHED_MODULES = ("torch", "torch.nn.functional", "torchvision.models", "grader.describe", "grader.tensors",
+# Namespaces whose functions the probes call, besides the probes module and grader's own. A probes
+# module adds the libraries its probes rely on as `WATCHED_MODULES = ("library.module", ...)`.
+_WATCHED_MODULES = ("torch", "torch.nn.functional", "grader.describe", "grader.tensors",
                     "grader.worker", "grader.wire", "grader.integrity")  # fmt: skip
 _WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"))
 
@@ -31,8 +32,9 @@ class Snapshot:
         self._probes = probes
         self._module = sys.modules.get(probes)
         self._entries: list[tuple[str, dict[str, Any], str, Any, Any]] = []
-        namespaces: list[tuple[str, dict[str, Any]]] = [(probes, vars(importlib.import_module(probes)))]
-        for name in _WATCHED_MODULES:
+        probes_module = importlib.import_module(probes)
+        namespaces: list[tuple[str, dict[str, Any]]] = [(probes, vars(probes_module))]
+        for name in (*_WATCHED_MODULES, *getattr(probes_module, "WATCHED_MODULES", ())):
             module = sys.modules.get(name)
             if isinstance(module, ModuleType):
                 namespaces.append((name, vars(module)))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -37,7 +38,7 @@ from typing import Any
 import jinja2
 
 import grader
-from grader import __version__
+from grader import __version__, resources
 from grader.assignment import ASSIGNMENTS_PACKAGE, Assignment
 from grader.errors import OutputError, SetupError
 from grader.expected import read_key_info
@@ -45,7 +46,9 @@ from grader.redact import find_names, hidden_check_names, scrub_names
 
 TOOLS = "grader-kit"  # the kit's installable folder: `pip install ./grader-kit`
 AUTOGRADER_PROJECT = "cnn-grader"  # the grader's folder inside the Gradescope zip
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU-only wheels: a fraction of the CUDA ones' size
+# What the kit's grader itself needs (the assignment's [kit] requirements come on top).
+GRADER_REQUIREMENTS = ("torch>=2.2", "pillow>=10", "pytest>=8", "nbformat>=5.9", "jinja2>=3.1", "safetensors>=0.4",
+                       "rich>=13", "numpy>=1.24")  # fmt: skip
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 # Instructors' tools the kit never ships (students never see a similarity report, and the
@@ -60,22 +63,25 @@ class Release:
     kit: Path
     files: tuple[Path, ...]
     autograder: Path
-    weights: dict[str, str]
+    made_with: dict[str, dict[str, str]]  # each resource file the answer key was made with: {name: {kind, sha256}}
 
 
-def write_release(assignment: Assignment, out: Path, *, weights: str = "auto", force: bool = False,
+def write_release(assignment: Assignment, out: Path, *, options: dict[str, str] | None = None, force: bool = False,
                   autograder: Path | None = None) -> Release:  # fmt: skip
-    """The kit in `out`, then the Gradescope zip (default: beside the kit) with the same weights."""
+    """The kit in `out`, then the Gradescope zip (default: beside the kit) with the same resources."""
     zip_path = autograder or default_autograder_path(out)
     _check_autograder_target(zip_path, kit=out, force=force)  # before the slow kit, not after
-    files = write_kit(assignment, out, weights=weights, force=force)
-    made_with = read_key_info(out / TOOLS / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name)
-    used = made_with.get("made_with", {}).get("weights", {})
-    write_autograder(assignment, zip_path, weights=used.get("kind", weights), kit=out, force=True)
-    return Release(out, tuple(files), zip_path, dict(used))
+    files = write_kit(assignment, out, options=options, force=force)
+    info = read_key_info(out / TOOLS / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name)
+    made_with = dict(info.get("made_with", {}))
+    pinned = _pinned(assignment, options or {}, made_with)
+    write_autograder(assignment, zip_path, options=pinned, kit=out, force=True)
+    return Release(out, tuple(files), zip_path, made_with)
 
 
-def write_kit(assignment: Assignment, out: Path, *, weights: str = "auto", force: bool = False) -> list[Path]:
+def write_kit(
+    assignment: Assignment, out: Path, *, options: dict[str, str] | None = None, force: bool = False
+) -> list[Path]:
     """Write the student kit to `out`; return the files written (relative to `out`)."""
     _check_target(out, force=force, marker=Path(TOOLS) / "pyproject.toml")
     hidden = hidden_check_names(assignment)
@@ -83,7 +89,7 @@ def write_kit(assignment: Assignment, out: Path, *, weights: str = "auto", force
     try:
         tools = staging / TOOLS
         key_dir = tools / ASSIGNMENTS_PACKAGE / assignment.name / assignment.answer_key_dir.name
-        describe = record_answer_key(assignment, key_dir, weights=weights)
+        describe = record_answer_key(assignment, key_dir, options=options or {})
         _copy_tree(Path(grader.__file__).parent, tools / "grader", leave_out=INSTRUCTORS_ONLY)
         _copy_assignment(assignment, tools / ASSIGNMENTS_PACKAGE, hidden=hidden, include_hidden=False)
         for stub in assignment.stubs:
@@ -106,13 +112,21 @@ def write_kit(assignment: Assignment, out: Path, *, weights: str = "auto", force
 
 
 def write_autograder(
-    assignment: Assignment, zip_path: Path, *, weights: str, kit: Path | None = None, force: bool = False
+    assignment: Assignment,
+    zip_path: Path,
+    *,
+    options: dict[str, str] | None = None,
+    kit: Path | None = None,
+    force: bool = False,
 ) -> Path:
-    """Write Gradescope's autograder zip (setup.sh, run_autograder, the whole grader)."""
+    """Write Gradescope's autograder zip (setup.sh, run_autograder, the whole grader).
+
+    Each resource option is pinned to what it resolves to here (`auto` to `standin`, say),
+    so that Gradescope grades with the resources the answer key and the reference saw."""
     _check_autograder_target(zip_path, kit=kit, force=force)
     reference = _reference_folder(assignment)
-    kind = _weights_kind(assignment, weights)
-    context = _context(assignment, {"weights": {"kind": kind}}, include_reference=True)
+    pinned = _pinned(assignment, options or {}, None)
+    context = _context(assignment, {name: {"kind": value} for name, value in pinned.items()}, include_reference=True)
     with tempfile.TemporaryDirectory(prefix="autograder-") as temp:
         root = Path(temp)
         project = root / AUTOGRADER_PROJECT
@@ -158,11 +172,11 @@ def default_autograder_path(kit: Path) -> Path:
 
 
 def record_answer_key(
-    assignment: Assignment, folder: Path, *, weights: str, visibility: str = "public"
+    assignment: Assignment, folder: Path, *, options: dict[str, str] | None = None, visibility: str = "public"
 ) -> dict[str, Any]:
     """Grade the reference with the public checks, recording every expected value they ask for.
 
-    Returns the resources in use (the weights, with their SHA-256). Raises SetupError if the reference
+    Returns the resources in use (each resource file with its SHA-256). Raises SetupError if the reference
     itself fails a check: a key made from a broken rubric would mislead students.
     (`visibility="all"` records what every check asks for: the project's tests compare.)
     """
@@ -172,7 +186,7 @@ def record_answer_key(
     from grader.settings import Settings
 
     source = _reference_file(assignment)
-    settings = Settings(weights=weights, visibility=visibility, expected="reference")
+    settings = Settings(options=dict(options or {}), visibility=visibility, expected="reference")
     recorders: list[Recorder] = []
 
     def record(provider: Any) -> Recorder:
@@ -209,17 +223,26 @@ def _reference_folder(assignment: Assignment) -> Path:
     return _reference_file(assignment).parent
 
 
-def _weights_kind(assignment: Assignment, weights: str) -> str:
-    """The weights option the autograder should use: what `weights` resolves to here."""
-    if weights in ("standin", "official"):
-        return weights
-    import importlib
+def _pinned(assignment: Assignment, options: dict[str, str], made_with: dict[str, Any] | None) -> dict[str, str]:
+    """The value of each resource option for the autograder: the choice it resolved to here.
 
-    from grader.settings import default_cache_dir
+    A named choice other than the default stays as it is; otherwise (the default, a path)
+    the kind the resource was prepared as (`made_with`, or prepare() here) where that is a
+    named choice, else the default."""
+    declared = assignment.options()
+    values = resources.with_defaults(options, declared)
+    if made_with is None and any(values[o.name] not in o.choices or values[o.name] == o.default for o in declared):
+        from grader.settings import default_cache_dir
 
-    resources = importlib.import_module(assignment.resources).prepare({"weights": weights}, default_cache_dir())
-    kind = str(resources.describe.get("weights", {}).get("kind", "auto"))
-    return kind if kind in ("standin", "official") else "auto"
+        made_with = resources.prepare(assignment.resources, values, default_cache_dir()).describe
+    pinned = {}
+    for option in declared:
+        value = values[option.name]
+        if value not in option.choices or value == option.default:
+            kind = str(dict((made_with or {}).get(option.name, {})).get("kind", ""))
+            value = kind if kind in option.choices else option.default
+        pinned[option.name] = value
+    return pinned
 
 
 # -- copying and rendering -----------------------------------------------------------------
@@ -274,13 +297,16 @@ def _environment() -> jinja2.Environment:
 
 def _render(path: Path, template: str, context: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_environment().get_template(template).render(**context), encoding="utf-8")
+    environment = _environment()
+    extra = context.get("extra_readme", "")
+    context = {**context, "extra_readme": environment.from_string(extra).render(**context) if extra else ""}
+    path.write_text(environment.get_template(template).render(**context), encoding="utf-8")
     if path.suffix == ".sh" or path.name == "run_autograder":
         path.chmod(0o755)
 
 
 def _context(assignment: Assignment, describe: dict[str, Any], *, include_reference: bool) -> dict[str, Any]:
-    weights = describe.get("weights", {})
+    declared = assignment.options()
     return {
         "assignment": assignment,
         "module": assignment.module,
@@ -289,16 +315,53 @@ def _context(assignment: Assignment, describe: dict[str, Any], *, include_refere
         "tools": TOOLS,
         "project": AUTOGRADER_PROJECT,
         "version": __version__,
-        "weights_kind": weights.get("kind", "auto"),
-        "weights_sha256": weights.get("sha256", ""),
-        "weights_option": weights.get("kind") if weights.get("kind") in ("standin", "official") else "auto",
-        "torch": _version("torch"),
-        "torchvision": _version("torchvision"),
-        "torch_index": TORCH_INDEX,
+        # the resource files the answer key was made with, as reports name them
+        "resources": resources.labels(describe, declared),
+        # the options that select them, for `grade check` in the kit and the autograder: "--weights standin"
+        "resource_flags": " ".join(f"{o.flag} {_option_value(o, describe)}" for o in declared),
+        "requirements": [_pin(requirement) for requirement in assignment.kit.requirements],
+        "dependencies": _dependencies(assignment.kit.requirements),
+        "index_url": assignment.kit.index_url,
+        "caches": list(assignment.kit.cache),
+        "extra_readme": _extra_readme(assignment),
         "include_reference": include_reference,
         "reference_package": assignment.reference.split(".")[0],
         "reference_path": assignment.reference.replace(".", "/") + ".py",
     }
+
+
+def _option_value(option: resources.Option, describe: dict[str, Any]) -> str:
+    kind = str(dict(describe.get(option.name, {})).get("kind", ""))
+    return kind if kind in option.choices else option.default
+
+
+def _dependencies(requirements: tuple[str, ...]) -> list[str]:
+    """The kit's dependencies: the grader's own, then the assignment's that name another distribution."""
+    name = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+    own = {match.group().lower() for r in GRADER_REQUIREMENTS if (match := name.match(r))}
+    extra = [r for r in requirements if (match := name.match(r)) and match.group().lower() not in own]
+    return [*GRADER_REQUIREMENTS, *extra]
+
+
+def _pin(requirement: str) -> str:
+    """A bare distribution name pinned to the version installed here ('torch' -> 'torch==2.4.1'); others as written."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement):
+        return requirement
+    try:
+        return f"{requirement}=={_version(requirement)}"
+    except importlib.metadata.PackageNotFoundError:
+        return requirement
+
+
+def _extra_readme(assignment: Assignment) -> str:
+    """The assignment's own part of the kit README (a template beside its TOML), or ""."""
+    if not assignment.kit.readme:
+        return ""
+    path = assignment.folder / assignment.kit.readme
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SetupError(f"{path} (readme in [kit] of assignment.toml) cannot be read: {error.strerror}") from None
 
 
 def _version(distribution: str) -> str:

@@ -137,7 +137,7 @@ def find_notebook(given: str | os.PathLike[str] | None, shell: Any = None) -> Pa
         path = Path(given).expanduser()
         if not path.is_file():
             raise CheckError(
-                f"{path} is not a file; give the path of your saved notebook, e.g. notebook='cnn_basics.ipynb'"
+                f"{path} is not a file; give the path of your saved notebook, e.g. notebook='assignment.ipynb'"
             )
         if path.suffix not in (".ipynb", ".py"):
             raise CheckError(f"{path.name} is not a notebook (.ipynb) or a .py file")
@@ -152,7 +152,7 @@ def find_notebook(given: str | os.PathLike[str] | None, shell: Any = None) -> Pa
     if len(here) == 1:
         return here[0].resolve()
     if not here:
-        raise CheckError(f"no notebook found in {Path.cwd()}; name it: grader.check(notebook='cnn_basics.ipynb')")
+        raise CheckError(f"no notebook found in {Path.cwd()}; name it: grader.check(notebook='assignment.ipynb')")
     shown = ", ".join(p.name for p in here[:5]) + (" ..." if len(here) > 5 else "")
     raise CheckError(
         f"{len(here)} notebooks in this folder ({shown}); name yours: grader.check(notebook='{here[0].name}')"

@@ -17,6 +17,8 @@ import jinja2
 import markupsafe
 
 from grader import untrusted
+from grader.errors import GraderError
+from grader.resources import Label, labels, options_of
 from grader.results import RunResult, SubmissionResult, grades_csv, round_score, write_atomic
 
 _BINS = 10
@@ -155,11 +157,23 @@ def protections_summary(run: RunResult) -> dict[str, list[str]]:
     return {"active": sorted(active or []), "missing": sorted(missing)}
 
 
+def labels_for(assignment: str, describe: dict[str, Any]) -> list[Label]:
+    """The resources of a run as its pages name them: labels from the installed assignment's options
+    (the bare names where it is not installed here)."""
+    from grader import assignment as assignments
+
+    try:
+        declared = options_of(assignments.load(assignment).resources)
+    except GraderError:
+        declared = ()
+    return labels(describe, declared)
+
+
 def render_all(run: RunResult, out: Path) -> None:
     """Write grades.csv, index.html, summary.md and students/<file stem>.html under `out`."""
     env = environment()
     stats = class_statistics(run)
-    context = {"run": run, "stats": stats, "protections": protections_summary(run), "weights": run.info.resources.get("weights", {}),
+    context = {"run": run, "stats": stats, "protections": protections_summary(run), "resources": labels_for(run.assignment, run.info.resources),
                "notes": list(run.info.notes), "student_file": student_file,
                "similarity_page": (out / "similarity.html").exists()}  # fmt: skip
     write_atomic(out / "grades.csv", grades_csv(run))
@@ -186,7 +200,7 @@ def student_context(run: RunResult, sub: SubmissionResult) -> dict[str, Any]:
     return {
         "assignment": run.assignment,
         "questions": questions,
-        "weights": run.info.resources.get("weights", {}),
+        "resources": labels_for(run.assignment, run.info.resources),
         "notes": list(run.info.notes),
         "protections": sub.protections or {"active": [], "missing": []},
     }

@@ -18,7 +18,7 @@ SIMILARITY_THRESHOLD = 0.6
 
 
 def default_cache_dir() -> Path:
-    """Where built stand-in weights are kept between runs."""
+    """Where resources the grader builds (stand-in weights, say) are kept between runs."""
     root = os.environ.get("GRADER_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnn-grader"
     )
@@ -27,9 +27,9 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """How to grade: weights, limits, isolation, which checks, where expectations come from."""
+    """How to grade: the resources' options, limits, isolation, which checks, where expectations come from."""
 
-    weights: str = "auto"
+    options: dict[str, str] = field(default_factory=dict)  # the assignment's resource options (--NAME VALUE)
     limits: Limits | None = None  # None: the assignment's defaults
     isolate: bool = True
     visibility: str = "all"  # "all" or "public"
@@ -43,13 +43,14 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, to hand settings to a host process."""
         data = dataclasses.asdict(self)
-        data.update(cache_dir=str(self.cache_dir), hidden=list(self.hidden))
+        data.update(options=dict(self.options), cache_dir=str(self.cache_dir), hidden=list(self.hidden))
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         values = dict(data)
         values.update(
+            options={str(k): str(v) for k, v in data.get("options", {}).items()},
             limits=Limits.from_dict(data["limits"]) if data.get("limits") else None,
             cache_dir=Path(data["cache_dir"]),
             hidden=tuple(data["hidden"]),

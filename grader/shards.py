@@ -12,7 +12,7 @@ write a valid (empty) output.
 **What a shard records** (`OUT/shard.json`, beside results.json, which stays exactly as
 an unsharded run writes it): which shard it is, its slice's ids, the class's ids, and
 what must agree for results to be merged (grader version, assignment, rubric and
-reference digests, weights kind and SHA-256, limits, sandbox on or off). It is written
+reference digests, each resource file's kind and SHA-256, limits, sandbox on or off). It is written
 before grading starts, so a shard that dies midway is still known to merge, which then
 names the ids it never graded.
 """
@@ -23,7 +23,7 @@ import hashlib
 import importlib.util
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,9 +31,13 @@ import grader
 from grader import assignment as assignments
 from grader import untrusted
 from grader.errors import InputError, UsageError
+from grader.resources import labels, resource_digests
 from grader.results import RunInfo, write_json
 
 SHARD_FILE = "shard.json"
+# shard.json's own keys; every other top-level key is a resource file (as in results.json)
+_KEYS = frozenset({"shard", "ids", "class_ids", "grader_version", "assignment", "rubric_sha256", "reference_sha256",
+                   "limits", "sandbox", "labels"})  # fmt: skip
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 T = TypeVar("T")
 
@@ -87,9 +91,12 @@ class ShardInfo:
     assignment: str
     rubric_sha256: str  # batch.rubric_fingerprint: rubric, probes, settings, reference, grader version
     reference_sha256: str
-    weights: dict[str, str]  # kind and sha256 (not the file: its path differs between machines)
+    # Each resource file by its name in the run's settings ("weights"): kind and sha256 (not the
+    # file: its path differs between machines). Kept at the top level, as results.json keeps them.
+    resources: dict[str, dict[str, str]]
     limits: dict[str, float]
     sandbox: bool
+    labels: dict[str, str] = field(default_factory=dict)  # how the assignment names each resource
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,9 +107,10 @@ class ShardInfo:
             "assignment": self.assignment,
             "rubric_sha256": self.rubric_sha256,
             "reference_sha256": self.reference_sha256,
-            "weights": dict(self.weights),
+            **{name: dict(value) for name, value in self.resources.items()},
             "limits": dict(self.limits),
             "sandbox": self.sandbox,
+            "labels": dict(self.labels),
         }
 
     @classmethod
@@ -116,9 +124,14 @@ class ShardInfo:
             assignment=str(data["assignment"]),
             rubric_sha256=str(data["rubric_sha256"]),
             reference_sha256=str(data["reference_sha256"]),
-            weights={str(k): str(v) for k, v in dict(data["weights"]).items()},
+            resources={
+                str(name): {str(k): str(v) for k, v in dict(value).items()}
+                for name, value in data.items()
+                if name not in _KEYS
+            },
             limits=dict(data["limits"]),
             sandbox=bool(data["sandbox"]),
+            labels={str(k): str(v) for k, v in dict(data.get("labels", {})).items()},
         )
 
     def mismatch(self, other: ShardInfo) -> str:
@@ -128,7 +141,14 @@ class ShardInfo:
             ("assignment", self.assignment, other.assignment),
             ("reference solution", self.reference_sha256, other.reference_sha256),
             ("rubric", self.rubric_sha256, other.rubric_sha256),
-            ("AlexNet weights", self.weights, other.weights),
+            *(
+                (
+                    self.labels.get(name) or other.labels.get(name) or name,
+                    self.resources.get(name),
+                    other.resources.get(name),
+                )
+                for name in sorted(set(self.resources) | set(other.resources))
+            ),
             ("limits", self.limits, other.limits),
             ("sandbox", _on(self.sandbox), _on(other.sandbox)),
             ("number of shards", self.shard.count, other.shard.count),
@@ -164,7 +184,7 @@ def make_info(
     shard: Shard, slice_ids: list[str], class_ids: list[str], loaded: assignments.Assignment,
     info: RunInfo, *, rubric: str, sandbox: bool,
 ) -> ShardInfo:  # fmt: skip
-    weights = info.resources.get("weights", {})
+    described = resource_digests(info.resources)
     return ShardInfo(
         shard=shard,
         ids=tuple(slice_ids),
@@ -173,9 +193,10 @@ def make_info(
         assignment=loaded.name,
         rubric_sha256=rubric,
         reference_sha256=reference_digest(loaded),
-        weights={k: str(weights[k]) for k in ("kind", "sha256") if k in weights},
+        resources=described,
         limits=dict(info.limits),
         sandbox=sandbox,
+        labels={label.name: label.label for label in labels(info.resources, loaded.options())},
     )
 
 

@@ -2,7 +2,9 @@
 
 For rubric authors: run the checks on one submission and see pytest's own output (with
 `-v`, tracebacks, `-k`, `--pdb` on the grader side), plus a score table at the end.
-The submission still runs in a sandboxed worker, with stand-in weights by default.
+The submission still runs in a sandboxed worker. `--grader-assignment NAME` picks the
+assignment (default: as `grade`), `--grader-option NAME=VALUE` sets one of its resource
+options (as `grade --NAME VALUE` does; e.g. `--grader-option weights=standin`).
 
 A pytest plugin of its own (the `grader-standalone` entry point), apart from the rubric
 plugin: it adds the options, and starts a warm host only when `--submission` is given.
@@ -27,9 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--submission", default=None, help="grade this .py/.ipynb/.zip or folder with the rubric (rubric authors)"
     )
-    group.addoption(
-        "--grader-weights", default="standin", help="AlexNet weights for --submission: auto, official, standin, PATH"
-    )
+    group.addoption("--grader-assignment", default=None, help="the assignment of --submission (default: as grade)")
+    group.addoption("--grader-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="one of the assignment's resource options, as grade --NAME VALUE (repeatable)")  # fmt: skip
     group.addoption("--grader-public", action="store_true", help="run the public checks only")
 
 
@@ -37,6 +39,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("submission", None):
         config.pluginmanager.register(_Standalone(config), "grader-standalone-run")
+
+
+def _options(given: list[str], loaded: assignments.Assignment) -> dict[str, str]:
+    """`--grader-option NAME=VALUE` values as resource options; UsageError naming a bad one."""
+    declared = {option.name for option in loaded.options()}
+    options = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise GraderError(
+                f"--grader-option {item!r} is not NAME=VALUE with NAME an option of {loaded.name} ({known})"
+            )
+        options[name] = value
+    return options
 
 
 class _Standalone:
@@ -54,8 +71,8 @@ class _Standalone:
         self.host: Any = None
         self.work: Path | None = None
         try:
-            loaded = assignments.load(None)
-            settings = Settings(weights=config.getoption("grader_weights"), visibility=visibility)
+            loaded = assignments.load(config.getoption("grader_assignment"))
+            settings = Settings(options=_options(config.getoption("grader_option"), loaded), visibility=visibility)
             self.host = EngineHost(loaded, settings, check_reference=False)
             self.host.start()
             submission = submission_at(path)

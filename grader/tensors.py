@@ -1,7 +1,7 @@
 """Torch-aware helpers for probes: deciding cheaply that a tensor is unchanged.
 
-Pretrained weights are mapped from the checkpoint file copy-on-write (see the cnn_basics
-resources), so every model built from them reads the same file pages until something
+Pretrained weights are mapped from the checkpoint file copy-on-write (as an assignment's
+resources module may arrange), so every model built from them reads the same file pages until something
 writes to it; the kernel then gives the writer a private copy of the page. Two tensors
 that view the same bytes of the same file, with no page of either privately copied,
 are equal without reading 244 MB: /proc/self/maps says which file and offset a tensor

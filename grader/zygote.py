@@ -1,6 +1,6 @@
 """A fork server for workers: a fresh interpreter that holds nothing a student may not see.
 
-Importing torch and loading AlexNet's weights takes seconds; forking a process that
+Importing torch and loading an assignment's model weights takes seconds; forking a process that
 already holds them takes a tenth of one. So the grader starts a zygote, a new Python
 process (`python -m grader.zygote`) with an environment chosen by the grader, not
 inherited from it, and tells it what to preload. The zygote never held the rubric, the
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import sandbox, wire
+from grader import resources, sandbox, wire
 from grader.errors import SetupError
 from grader.resources import Resources
 from grader.supervise import watch
@@ -157,7 +157,7 @@ def zygote_environment(config: ZygoteConfig, scratch: Path) -> dict[str, str]:
     import grader
 
     roots = {str(Path(grader.__file__).resolve().parent.parent)}
-    for dotted in (config.resources_module, config.probes):
+    for dotted in (d for d in (config.resources_module, config.probes) if d):
         spec = importlib.util.find_spec(dotted.split(".")[0])
         for location in (spec.submodule_search_locations or []) if spec else []:
             roots.add(str(Path(location).resolve().parent))
@@ -336,8 +336,7 @@ def main(listener_fd: int, parent: int) -> None:
     try:
         config = ZygoteConfig.from_dict(wire.receive(owner, 60.0))
         gc.disable()  # start-up makes millions of objects that live as long as the process
-        resources_module = importlib.import_module(config.resources_module)
-        resources_module.preload(config.resources)
+        resources.preload(config.resources_module, config.resources, for_workers=True)
         importlib.import_module(config.probes)
         from grader import integrity, worker
 

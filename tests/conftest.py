@@ -68,7 +68,7 @@ def _start(
     uid = TEST_UID_BASE + 4 * number
     host = HostProcess(
         "cnn_basics",
-        Settings(weights="standin", cache_dir=cache_dir, sandbox_uid=uid, **settings),  # type: ignore[arg-type]
+        Settings(options={"weights": "standin"}, cache_dir=cache_dir, sandbox_uid=uid, **settings),  # type: ignore[arg-type]
         tmp_path_factory.mktemp(name),
     )
     try:

@@ -386,7 +386,7 @@ def test_grades_csv_is_a_plain_gradebook() -> None:
 
 def test_autograder_zip_is_what_gradescope_runs(tmp_path: Path) -> None:
     assignment = load("cnn_basics")
-    path = kit.write_autograder(assignment, tmp_path / "autograder.zip", weights="standin")
+    path = kit.write_autograder(assignment, tmp_path / "autograder.zip", options={"weights": "standin"})
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
@@ -401,7 +401,7 @@ def test_autograder_zip_is_what_gradescope_runs(tmp_path: Path) -> None:
     setup = (tmp_path / "unzipped" / "setup.sh").read_text()
     assert "--all --weights standin" in setup and f'"$SOURCE/{kit.AUTOGRADER_PROJECT}"' in setup
     with pytest.raises(Exception, match="inside the student kit"):
-        kit.write_autograder(assignment, tmp_path / "kit" / "a.zip", weights="standin", kit=tmp_path / "kit")
+        kit.write_autograder(assignment, tmp_path / "kit" / "a.zip", options={"weights": "standin"}, kit=tmp_path / "kit")
 
 
 def _fake_autograder(tmp_path: Path, grade: str | None) -> tuple[Path, Path]:

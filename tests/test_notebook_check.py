@@ -121,7 +121,7 @@ def public_grader(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
 @pytest.fixture(scope="module")
 def check_server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
     """A check server as a kernel starts it, with the tests' short limits."""
-    settings = Settings(weights="standin", cache_dir=cache_dir, visibility="public", limits=TEST_LIMITS,
+    settings = Settings(options={"weights": "standin"}, cache_dir=cache_dir, visibility="public", limits=TEST_LIMITS,
                         sandbox_uid=TEST_UID_BASE + 4 * 8)  # fmt: skip
     server = HostProcess("cnn_basics", settings, tmp_path_factory.mktemp("check-server"), module="grader.checkserver")
     server.ready()
@@ -226,7 +226,7 @@ def test_checking_works_where_the_sandbox_is_weaker_and_says_so(mode: str, tmp_p
     """As an unprivileged user (namespaces only) and with no sandbox at all: the same verdicts,
     the leading cells kept, and the table names the protections that were missing."""
     isolation = {"user_namespace": True} if mode == "user namespace" else {"isolate": False}
-    settings = Settings(weights="standin", cache_dir=cache_dir, visibility="public", limits=TEST_LIMITS,
+    settings = Settings(options={"weights": "standin"}, cache_dir=cache_dir, visibility="public", limits=TEST_LIMITS,
                         sandbox_uid=TEST_UID_BASE + 4 * 9, **isolation)  # type: ignore[arg-type]  # fmt: skip
     server = HostProcess("cnn_basics", settings, tmp_path, module="grader.checkserver")
     try:

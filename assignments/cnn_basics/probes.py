@@ -28,6 +28,9 @@ from grader.schema import ErrorInfo
 from grader.tensors import Mappings, same_file_bytes
 from grader.worker import describe_exception
 
+# Library code the probes call, checked for replacement around every call (grader/integrity.py).
+WATCHED_MODULES = ("torchvision.models",)
+
 WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
 # Bound before any student code runs: patching torch.equal later cannot fool the probes.
 # (A submission can only ever falsify its own answers; expected values are computed

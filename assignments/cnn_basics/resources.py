@@ -28,12 +28,26 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import SetupError
-from grader.resources import Resources
+from grader.resources import Option, Resources
 
 HUB_FILENAME = "alexnet-owt-7be5be79.pth"
 OFFICIAL_URL = "https://download.pytorch.org/models/" + HUB_FILENAME
 OFFICIAL_SHA256_PREFIX = "7be5be79"
 CHOICES = ("auto", "official", "standin")
+
+# The command-line options of `grade`, `grade check` and `grade release` for this assignment.
+OPTIONS = (
+    Option(
+        name="weights",
+        help="AlexNet weights: auto (official if present, else stand-in; in a student kit, those its answer key "
+        "was made with), official, standin, or a .pth path",
+        default="auto",
+        choices=CHOICES,
+        other="a .pth path",
+        metavar="KIND",
+        label="AlexNet weights",
+    ),
+)
 
 
 def prepare(options: dict[str, str], cache_dir: Path) -> Resources:
