@@ -301,7 +301,7 @@ def author(args: argparse.Namespace) -> int:
 
     written = write_authored(args.master, args.name, out=args.out, reference_dir=args.reference_dir)
     for path in written.stubs:
-        console.plain(f"stub: {path}")
-    console.plain(f"reference: {written.reference} (instructors only: never hand it out)")
-    console.plain(f"{written.regions} solution region(s) replaced by 'raise NotImplementedError' in the stubs")
+        console.out.print(markup(f"stub: {path}"))
+    console.out.print(markup(f"reference: {written.reference} (instructors only: never hand it out)"))
+    console.out.print(f"{written.regions} solution region(s) replaced by 'raise NotImplementedError' in the stubs")
     return 0
