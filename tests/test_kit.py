@@ -282,7 +282,7 @@ def test_answer_key_holds_only_what_public_checks_ask(
     # hidden checks ask for more, and none of that is in the kit.
     everything = tmp_path / "all"
     script = ("from pathlib import Path; from grader.assignment import load; from grader.kit import record_answer_key; "
-              f"record_answer_key(load('cnn_basics'), Path({str(everything)!r}), options={'weights': 'standin'}, visibility='all')")  # fmt: skip
+              f"record_answer_key(load('cnn_basics'), Path({str(everything)!r}), options=dict(weights='standin'), visibility='all')")  # fmt: skip
     done = _run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "GRADER_CACHE_DIR": str(cache_dir)})
     assert done.returncode == 0, done.stderr
     all_entries = json.loads((everything / "answers.json").read_text())
