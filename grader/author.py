@@ -259,24 +259,22 @@ def _check_stub_compiles(cell: Cell, regions: list[_Region]) -> None:
 
 
 def _module_text(cells: list[Cell], kind: str, bodies: list[list[str]]) -> str:
-    """A .py module: a .py master's own layout, or a notebook's cells in percent format."""
-    if kind == "py":
-        return "\n".join(_comment_magic(line) for line in bodies[0]) + "\n"
+    """A .py module: a .py master's own layout (percent cells included), or a notebook's cells
+    in percent format, markdown as `# ` comments."""
+    if kind in ("py", "percent"):
+        lines = []
+        for cell, body in zip(cells, bodies):
+            lines.extend([cell.header] if cell.header is not None else [])
+            lines.extend(body if cell.kind != "code" else (_comment_magic(line) for line in body))
+        text = "\n".join(lines) + "\n"
+        return text if kind == "py" else text.rstrip("\n") + "\n"
     parts = []
     for cell, body in zip(cells, bodies):
-        if kind == "percent":
-            lines = body if cell.kind != "code" else [_comment_magic(line) for line in body]
-            parts.append("\n".join(([cell.header] if cell.header is not None else []) + lines))
-            continue
         if cell.kind == "code":
             parts.append("\n".join(["# %%", *(_comment_magic(line) for line in body)]))
         else:
             header = "# %% [markdown]" if cell.kind == "markdown" else "# %% [raw]"
             parts.append("\n".join([header, *(f"# {line}".rstrip() for line in body)]))
-    if kind == "percent":
-        text = "\n".join(part for part in parts)
-        text = text[1:] if text.startswith("\n") and cells[0].header is None and not cells[0].lines else text
-        return text.rstrip("\n") + "\n"
     return "\n\n".join(parts) + "\n"
 
 
