@@ -128,3 +128,22 @@ def test_an_assignment_without_a_resources_module_is_graded(tmp_path: Path) -> N
     done = _run([*grade_command(paths), "check", "--assignment", "fakeadd", str(paths["folder"] / "adder.py")],
                 tmp_path, tmp_path / "cache")  # fmt: skip
     assert done.returncode == 1 and "NotImplementedError" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_kit_installs_what_the_assignment_declares(fake: dict[str, Path], tmp_path: Path) -> None:
+    from grader import kit
+    from grader.assignment import load
+
+    plain = kit._context(load("fakeadd"), {"level": {"kind": "hard", "sha256": "0" * 64}}, include_reference=True)
+    assert plain["requirements"] == [] and plain["dependencies"] == list(kit.GRADER_REQUIREMENTS)
+    assert plain["resource_flags"] == "--level hard"
+    kit._render(tmp_path / "setup.sh", "gradescope/setup.sh.j2", plain)
+    kit._render(tmp_path / "run_autograder", "gradescope/run_autograder.j2", plain)
+    kit._render(tmp_path / "README.md", "README.md.j2", plain)
+    setup = (tmp_path / "setup.sh").read_text()
+    assert "--index-url" not in setup and "--all --level hard" in setup
+    assert "--all --level hard --gradescope" in (tmp_path / "run_autograder").read_text()
+    assert "- Difficulty table: **hard**" in (tmp_path / "README.md").read_text()
+    cnn = kit._context(load("cnn_basics"), {"weights": {"kind": "standin", "sha256": "0" * 64}}, include_reference=True)
+    assert [r.split("==")[0] for r in cnn["requirements"]] == ["torch", "torchvision"]
+    assert all("==" in r for r in cnn["requirements"]) and cnn["index_url"].startswith("https://download.pytorch.org")
