@@ -11,6 +11,7 @@ the public checks.
 from __future__ import annotations
 
 import hashlib
+import os
 import resource
 import signal
 import threading
@@ -33,6 +34,7 @@ _setitimer = signal.setitimer
 _signal = signal.signal
 _getrusage = resource.getrusage
 _monotonic = time.monotonic
+_urandom = os.urandom
 _manual_seed = torch.manual_seed
 _RUSAGE_SELF = resource.RUSAGE_SELF
 
@@ -366,6 +368,8 @@ def _train(module: types.ModuleType, pixels: torch.Tensor, labels: torch.Tensor,
 
     info: dict[str, Any] = {"status": "ok"}
     model = None
+    # The generator left in whatever state: code that does not seed itself trains differently each time.
+    _manual_seed(int.from_bytes(_urandom(8), "little") >> 1)
     # Signals reach the main thread only: elsewhere (never in a worker) the budget is measured, not enforced.
     timers = threading.current_thread() is threading.main_thread()
     previous = {number: _signal(number, stop) for number in (signal.SIGPROF, signal.SIGALRM)} if timers else {}
@@ -398,7 +402,6 @@ def _train(module: types.ModuleType, pixels: torch.Tensor, labels: torch.Tensor,
 
 
 def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    _manual_seed(0)  # a model left in training mode still predicts the same way every time
     with torch.no_grad():
         return model(images)
 
@@ -406,8 +409,8 @@ def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def train_report(module: types.ModuleType, pixels: torch.Tensor, labels: torch.Tensor, seed: int,
                  evaluate: dict[str, torch.Tensor], cpu_limit: float, wall_limit: float, run: int = 0) -> TrainReport:  # fmt: skip
     """train_classifier on the upscaled `pixels` (once per process for the same arguments),
-    then the trained model's predicted class for each image of each set in `evaluate`
-    (8x8 pixels, upscaled here as the training images are).
+    then the trained model's predicted class, in eval mode, for each image of each set in
+    `evaluate` (8x8 pixels, upscaled here as the training images are).
 
     `run` numbers separate trainings with the same arguments (the determinism check's two calls).
     """
@@ -423,6 +426,8 @@ def train_report(module: types.ModuleType, pixels: torch.Tensor, labels: torch.T
         return report
     report["type"] = type(model).__name__
     report["training_modules"] = [name or "(the model)" for name, m in model.named_modules() if m.training][:20]
+    # Accuracy is the trained weights' (a model left in training mode loses the mode check's points only).
+    model.eval()
     predictions: dict[str, list[int]] = {}
     for name, set_pixels in evaluate.items():
         images = data.upscale(set_pixels)
