@@ -344,6 +344,12 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _disarm(timers: bool) -> None:
+    if timers:
+        _setitimer(signal.ITIMER_PROF, 0)
+        _setitimer(signal.ITIMER_REAL, 0)
+
+
 def _key(pixels: torch.Tensor, labels: torch.Tensor, seed: int, limits: tuple[float, float], run: int) -> str:
     digest = hashlib.sha256()
     for tensor in (pixels, labels):
@@ -375,18 +381,19 @@ def _train(module: types.ModuleType, pixels: torch.Tensor, labels: torch.Tensor,
     previous = {number: _signal(number, stop) for number in (signal.SIGPROF, signal.SIGALRM)} if timers else {}
     started_cpu, started_wall = _cpu_seconds(), _monotonic()
     try:
-        if timers:
-            _setitimer(signal.ITIMER_PROF, cpu_limit, 0.5)
-            _setitimer(signal.ITIMER_REAL, wall_limit, 0.5)
-        model = module.train_classifier(train_x, train_y, seed=seed)
+        try:
+            if timers:
+                _setitimer(signal.ITIMER_PROF, cpu_limit, 0.5)
+                _setitimer(signal.ITIMER_REAL, wall_limit, 0.5)
+            model = module.train_classifier(train_x, train_y, seed=seed)
+        finally:
+            _disarm(timers)
     except _OverBudget:
         info["status"] = "over_budget"
     except Exception as error:
         info = {"status": "error", "error": describe_exception(error)}
     finally:
-        if timers:
-            _setitimer(signal.ITIMER_PROF, 0)
-            _setitimer(signal.ITIMER_REAL, 0)
+        _disarm(timers)  # again: a stop may have landed in the first disarm, before it ran
         for number, handler in previous.items():
             _signal(number, handler)
     info["cpu_seconds"] = round(_cpu_seconds() - started_cpu, 3)
