@@ -136,6 +136,7 @@ def test_checks_named_by_the_catalogue_exist_and_points_add_up() -> None:
 
 # -- grading: the reference, the stubs, each mistake, the variants ----------------------------
 
+
 @pytest.mark.slow
 def test_reference_scores_100_and_stubs_0(batch) -> None:
     records, _, _ = batch

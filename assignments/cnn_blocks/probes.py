@@ -186,7 +186,9 @@ def _load_by_shape(model: nn.Module, tensors: list[torch.Tensor]) -> str:
     return "order"
 
 
-def gap_cnn_forward_with(module: types.ModuleType, tensors: list[torch.Tensor], batches: list[torch.Tensor]) -> GapForward:
+def gap_cnn_forward_with(
+    module: types.ModuleType, tensors: list[torch.Tensor], batches: list[torch.Tensor]
+) -> GapForward:
     """GapCNN(10) with the given weights loaded, run on each batch (nothing if they do not fit)."""
     model = _build_gap(module, 10)
     mapping = _load_by_shape(model, tensors)
@@ -240,8 +242,13 @@ def conv_bn_report(module: types.ModuleType, in_channels: int, out_channels: int
         "type": type(block).__name__,
         "sequential": isinstance(block, nn.Sequential),
         "kinds": [_kind(child) for child in children],
-        "conv": [int(convs[0].kernel_size[0]), int(convs[0].padding[0]) if isinstance(convs[0].padding, tuple) else -1,
-                 int(convs[0].stride[0])] if convs else [],  # fmt: skip
+        "conv": [
+            int(convs[0].kernel_size[0]),
+            int(convs[0].padding[0]) if isinstance(convs[0].padding, tuple) else -1,
+            int(convs[0].stride[0]),
+        ]
+        if convs
+        else [],  # fmt: skip
         "total": sum(p.numel() for p in block.parameters()),
     }
     if dropouts:
@@ -284,10 +291,14 @@ def _preprocess(name: str, seen: list[str]) -> Any:
 
     steps = {
         "to_tensor": transforms.ToTensor(),
-        "resize_normalize": transforms.Compose([
-            transforms.Resize(20), transforms.CenterCrop(20), transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)),
-        ]),  # fmt: skip
+        "resize_normalize": transforms.Compose(
+            [
+                transforms.Resize(20),
+                transforms.CenterCrop(20),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)),
+            ]
+        ),  # fmt: skip
     }[name]
 
     def preprocess(image: Image.Image) -> torch.Tensor:

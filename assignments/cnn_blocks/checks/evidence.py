@@ -134,14 +134,25 @@ def block_report(e: Evidence, p: float | None = None, with_state: bool = False) 
         state = [seeded(*shape, seed=300 + i) * 0.5 + (1.0 if i == 5 else 0.0) for i, shape in enumerate(shapes)]
         state[5] = state[5].abs() + 0.5  # a running variance is positive
     got = e.student("conv_bn_report", in_channels=BLOCK[0], out_channels=BLOCK[1], p=p, batch=x, state=state)
-    want = e.reference("conv_bn_report", in_channels=BLOCK[0], out_channels=BLOCK[1], p=p, batch=x, state=state) if with_state else None
+    want = (
+        e.reference("conv_bn_report", in_channels=BLOCK[0], out_channels=BLOCK[1], p=p, batch=x, state=state)
+        if with_state
+        else None
+    )
     return got, want
 
 
 def _reference_state_shapes() -> list[list[int]]:
     """conv weight, conv bias, BN weight, BN bias, running mean, running variance: a fact of the task."""
     in_channels, out_channels = BLOCK
-    return [[out_channels, in_channels, 3, 3], [out_channels], [out_channels], [out_channels], [out_channels], [out_channels]]
+    return [
+        [out_channels, in_channels, 3, 3],
+        [out_channels],
+        [out_channels],
+        [out_channels],
+        [out_channels],
+        [out_channels],
+    ]
 
 
 DROPOUT = (4, 16, 0.5, (8, 4, 16, 16))  # in, out, p, batch shape

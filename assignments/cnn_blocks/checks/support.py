@@ -106,7 +106,7 @@ def check_receptive_cases(e: Evidence, cases: list[ev.Case] | tuple[ev.Case, ...
 
 # -- batch_images --------------------------------------------------------------------------------
 
-BATCH_HINT = "Convert each image with image.convert(\"RGB\"), apply preprocess, and torch.stack the results in order."
+BATCH_HINT = 'Convert each image with image.convert("RGB"), apply preprocess, and torch.stack the results in order.'
 
 
 def check_batch(evidence: Evidence, name: str, preprocess: str = "to_tensor") -> None:
@@ -122,7 +122,6 @@ def check_batch(evidence: Evidence, name: str, preprocess: str = "to_tensor") ->
     if not close(tensor_of(got), tensor_of(want), atol=1e-6, rtol=1e-5):
         explain(evidence, f"{what} returned {show(got)}; expected {show(want)}"
                 f"{'' if got.get('shape') != want.get('shape') else ' with other values'}.", BATCH_HINT)  # fmt: skip
-
 
 
 # -- train_classifier ----------------------------------------------------------------------------
@@ -153,7 +152,9 @@ def accuracy(predictions: list[int], labels: torch.Tensor) -> float:
     return float((torch.tensor(predictions) == labels).double().mean())
 
 
-def check_accuracy(e: Evidence, credit: Credit, report: dict[str, Any], name: str, labels: torch.Tensor, what: str) -> None:
+def check_accuracy(
+    e: Evidence, credit: Credit, report: dict[str, Any], name: str, labels: torch.Tensor, what: str
+) -> None:
     """Partial credit from the accuracy of `report`'s predictions on the set `name` (labels known here only)."""
     value = accuracy(report["predictions"][name], labels)
     fraction = facts.accuracy_credit(value)

@@ -19,7 +19,11 @@ def test_inputs_unchanged(evidence):
             continue  # the other checks say why; a call that raised is judged on the sets it handled
         answered += 1
         if not report["list_unchanged"] or not report["images_unchanged"]:
-            what = "the list it was given" if not report["list_unchanged"] else "the images it was given (mode, size or pixels)"
+            what = (
+                "the list it was given"
+                if not report["list_unchanged"]
+                else "the images it was given (mode, size or pixels)"
+            )
             explain(evidence, f"batch_images changed {what}.",
                     "Never modify what you are given: convert() returns a new image; collect the tensors in a new list.")  # fmt: skip
     if not answered:

@@ -25,7 +25,11 @@ def test_equivalence(evidence):
     got_tensor = tensor_of(mine["result"]) if mine["ok"] else None
     want_tensor = tensor_of(want["loaded_output"]["result"])
     if not close(got_tensor, want_tensor, atol=1e-5, rtol=1e-4):
-        detail = f"largest difference {max_difference(got_tensor, want_tensor):.3g}" if got_tensor is not None else output_text(mine)
+        detail = (
+            f"largest difference {max_difference(got_tensor, want_tensor):.3g}"
+            if got_tensor is not None
+            else output_text(mine)
+        )
         explain(evidence, f"With the reference's weights and running statistics loaded, {CALL} in eval mode gives "
                 f"another output than the reference's ({detail}).",
                 "In eval mode the block computes relu(batchnorm(conv(x))) with BatchNorm's running statistics; check the order.")  # fmt: skip

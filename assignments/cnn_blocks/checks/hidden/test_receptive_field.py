@@ -35,7 +35,9 @@ def measured(stack: tuple[tuple[int, int, int], ...]) -> int:
     return int(reached.max() - reached.min() + 1)
 
 
-def stacks(seed: int, count: int, *, strided_and_dilated: bool = False) -> list[tuple[tuple[tuple[int, int, int], ...], int]]:
+def stacks(
+    seed: int, count: int, *, strided_and_dilated: bool = False
+) -> list[tuple[tuple[tuple[int, int, int], ...], int]]:
     rng = random.Random(seed)
     cases = []
     while len(cases) < count:

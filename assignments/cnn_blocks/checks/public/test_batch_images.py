@@ -8,6 +8,7 @@ from assignments.cnn_blocks.checks.support import check_batch
 
 pytestmark = pytest.mark.question("batch_images")
 
+
 @pytest.mark.points(4, visibility="public")
 def test_rgb_batch(evidence):
     check_batch(evidence, "rgb")

@@ -26,7 +26,9 @@ def test_returns_int(evidence):
     """The return-type policy: exactly the type the docstring names (a Python int)."""
     cases = [*facts.WORKED_EXAMPLES, facts.EMPTY_STACK]
     results = answer(evidence, ev.receptive_answers(evidence, cases), "receptive_field")
-    not_int = [(stack, r["result"]) for (stack, _), r in zip(cases, results) if r["ok"] and r["result"].get("type") != "int"]
+    not_int = [
+        (stack, r["result"]) for (stack, _), r in zip(cases, results) if r["ok"] and r["result"].get("type") != "int"
+    ]
     if not_int:
         stack, value = not_int[0]
         explain(evidence, f"receptive_field({list(stack)}) returned {show(value)}; expected a Python int.",
