@@ -275,6 +275,18 @@ def test_heldout_split_is_disjoint_and_apart_from_what_ships() -> None:
     assert len(train[1]) + len(validation[1]) + len(labels) == 1797
 
 
+def test_split_files_are_what_make_data_writes() -> None:
+    """The three files regenerate byte for byte from scikit-learn's digits (`python -m assignments.cnn_blocks.make_data`)."""
+    pytest.importorskip("sklearn")
+    from assignments.cnn_blocks import make_data
+
+    for name, (pixels, labels) in make_data.splits().items():
+        stored_pixels, stored_labels = data.read(make_data.TARGETS[name])
+        assert torch.equal(stored_pixels, torch.from_numpy(pixels)) and torch.equal(
+            stored_labels, torch.from_numpy(labels)
+        )
+
+
 def test_the_kit_ships_no_heldout_data(tmp_path: Path) -> None:
     """What `grade release` copies of the assignment: no held-out file, no bytes of it, no hidden check's name."""
     from grader.assignment import load

@@ -1,7 +1,7 @@
 """The digits the classifier trains on: 8x8 handwritten digits upscaled to 32x32 RGB.
 
 The files hold the original 8x8 pixels (0..16, uint8) and labels (see `make_data.py`
-and `data/LICENSE.md`). `upscale` turns them into what `train_classifier` gets: float32
+and `digits/LICENSE.md`). `upscale` turns them into what `train_classifier` gets: float32
 [N, 3, 32, 32] in [0, 1], bilinear, the grey value copied to the three channels. It is
 deterministic, so the worker (from pixels the check sends) and the grader compute the
 same images.
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-FOLDER = Path(__file__).resolve().parent / "data"
+FOLDER = Path(__file__).resolve().parent / "digits"
 SIZE = 32
 
 

@@ -5,8 +5,8 @@ scikit-learn's `load_digits` holds 1,797 handwritten digits, 8x8 pixels of 0..16
 split makes three parts, stored as the original 8x8 uint8 pixels (upscaling to 32x32 RGB
 is `data.upscale`, run wherever the images are used):
 
-- `data/digits_train.safetensors`: 1,000 images and labels, given to `train_classifier`;
-- `data/digits_validation.safetensors`: 297 images and labels, for the public check (and
+- `digits/digits_train.safetensors`: 1,000 images and labels, given to `train_classifier`;
+- `digits/digits_validation.safetensors`: 297 images and labels, for the public check (and
   the students' own experiments);
 - `reference/cnn_blocks_heldout/heldout.safetensors`: 500 images and labels, for the
   hidden accuracy check. Under reference/: never in a student kit, never readable by a
@@ -28,8 +28,8 @@ SEED = 20261206
 SIZES = {"train": 1000, "validation": 297, "heldout": 500}
 HERE = Path(__file__).resolve().parent
 TARGETS = {
-    "train": HERE / "data" / "digits_train.safetensors",
-    "validation": HERE / "data" / "digits_validation.safetensors",
+    "train": HERE / "digits" / "digits_train.safetensors",
+    "validation": HERE / "digits" / "digits_validation.safetensors",
     "heldout": HERE.parent.parent / "reference" / "cnn_blocks_heldout" / "heldout.safetensors",
 }
 

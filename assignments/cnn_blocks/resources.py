@@ -21,7 +21,7 @@ from pathlib import Path
 
 from grader.resources import Resources
 
-TRAIN_FILE = Path(__file__).resolve().parent / "data" / "digits_train.safetensors"
+TRAIN_FILE = Path(__file__).resolve().parent / "digits" / "digits_train.safetensors"
 
 
 def sklearn_data_folders() -> tuple[str, ...]:

@@ -133,7 +133,7 @@ def _attack():
     _try("sklearn digits.csv.gz", _sklearn_file)
     _try("held-out split", lambda: _grader_file("reference/cnn_blocks_heldout/heldout.safetensors"))
     _try("reference solution", lambda: _grader_file("reference/cnn_blocks.py"))
-    _try("training split", lambda: _grader_file("assignments/cnn_blocks/data/digits_train.safetensors"))
+    _try("training split", lambda: _grader_file("assignments/cnn_blocks/digits/digits_train.safetensors"))
     _try("filesystem walk", _walk)
 
 
