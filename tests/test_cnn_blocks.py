@@ -40,6 +40,7 @@ FIXTURES = SUBMISSIONS / "cnn_blocks"
 EXAMPLES = ROOT / "examples" / "cnn_blocks" / "submissions"
 ASSIGNMENT = ROOT / "assignments" / "cnn_blocks"
 REFERENCE = ROOT / "reference" / "cnn_blocks.py"
+MASTER = ROOT / "reference" / "cnn_blocks_master.py"  # not in the assignment folder: the kit ships that whole
 HELDOUT_FILE = ROOT / "reference" / "cnn_blocks_heldout" / "heldout.safetensors"
 
 # The example class: id -> (score, the mistakes its failed checks name).
@@ -302,6 +303,26 @@ def test_the_kit_ships_no_heldout_data(tmp_path: Path) -> None:
     assert not [p for p in shipped if "heldout" in p.name or p.read_bytes() == secret]
     assert not list(find_names(tmp_path, hidden))
     assert not (tmp_path / "cnn_blocks" / "checks" / "hidden").exists()
+    assert not [p for p in shipped if p.suffix in (".py", ".ipynb", ".md") and solution_lines() & lines_of(p)]
+
+
+def solution_lines() -> set[str]:
+    """The master's solution regions, line by line (those long enough to be telling)."""
+    lines, inside = set(), False
+    for line in MASTER.read_text().splitlines():
+        if "# BEGIN SOLUTION" in line or "# END SOLUTION" in line:
+            inside = "BEGIN" in line
+        elif inside and len(line.strip()) >= 30:
+            lines.add(line.strip())
+    assert len(lines) > 10
+    return lines
+
+
+def lines_of(path: Path) -> set[str]:
+    text = path.read_text()
+    if path.suffix == ".ipynb":
+        text = "\n".join("".join(cell["source"]) for cell in json.loads(text)["cells"])
+    return {line.strip() for line in text.splitlines()}
 
 
 def test_resources_hide_sklearn_bundled_data() -> None:

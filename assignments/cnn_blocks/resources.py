@@ -76,7 +76,7 @@ def _warm_up() -> None:
         nn.AvgPool2d(2), nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.1),
         nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
     )  # fmt: skip
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    optimizer = torch.optim.Adam(model.parameters())
     for size in (32, 64):
         loss = F.cross_entropy(model(torch.rand(4, 3, size, size)), torch.zeros(4, dtype=torch.long))
         optimizer.zero_grad()
