@@ -73,6 +73,15 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy(source, target.with_suffix(".py"))
 
 
+# Graded first (ids are graded in order): its 30 s of training then overlap the others
+# instead of running alone at the end, with the second core idle.
+SLOWEST = "train_classifier_over_budget"
+
+
+def batch_id(kind: str, stem: str) -> str:
+    return f"{'0-' if stem == SLOWEST else ''}{kind}-{stem}"
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[dict[str, dict[str, Any]], Path, float]:
     """Every cnn_blocks submission of these tests graded in one `grade` run: (records by id, the output folder, seconds)."""
@@ -80,7 +89,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[di
     folder.mkdir()
     for kind in ("mistakes", "correct", "hostile"):
         for path in sorted((FIXTURES / kind).iterdir()):
-            _copy(path, folder / f"{kind}-{path.stem}")
+            _copy(path, folder / batch_id(kind, path.stem))
     _copy(REFERENCE, folder / "reference")
     _copy(ASSIGNMENT / "cnn_blocks.py", folder / "stub")
     _copy(ASSIGNMENT / "cnn_blocks.ipynb", folder / "stub_notebook")
@@ -150,7 +159,7 @@ def test_reference_scores_100_and_stubs_0(batch) -> None:
 @pytest.mark.parametrize("mistake_id", sorted(CATALOGUE))
 def test_mistake_costs_its_checks_and_gets_its_hint(batch, mistake_id: str) -> None:
     mistake = CATALOGUE[mistake_id]
-    record = batch[0][f"mistakes-{fixture_name(mistake_id)[:-3]}"]
+    record = batch[0][batch_id("mistakes", fixture_name(mistake_id)[:-3])]
     assert record["status"] == "graded", record.get("message")
     checks = checks_of(record)
     failed = {name for name, check in checks.items() if not check["passed"]}
@@ -181,7 +190,7 @@ def test_demo_under_main_does_not_run_at_grading(batch) -> None:
 
 @pytest.mark.slow
 def test_over_budget_training_scores_0_on_its_question_only(batch) -> None:
-    record = batch[0]["mistakes-train_classifier_over_budget"]
+    record = batch[0][batch_id("mistakes", SLOWEST)]
     scores = question_scores(record)
     assert scores.pop("train_classifier") == 0
     assert scores == {"receptive_field": 15, "gap_cnn": 20, "conv_bn_block": 20, "batch_images": 10}
