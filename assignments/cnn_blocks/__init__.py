@@ -1,0 +1,1 @@
+"""cnn_blocks: receptive fields, global average pooling, a conv-BN block, batching images, training within a budget."""

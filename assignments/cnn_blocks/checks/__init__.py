@@ -1,0 +1,1 @@
+"""The cnn_blocks rubric: public checks (shipped to students) and hidden ones."""

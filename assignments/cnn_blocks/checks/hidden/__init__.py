@@ -1,0 +1,1 @@
+"""Hidden checks: they run at grading; students see their names, verdicts and hints only."""
