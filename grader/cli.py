@@ -15,6 +15,9 @@
     grade merge OUT SHARD_DIR... [--format ...] [--ci]
                                      grade slice K of N (one machine each), then join the
                                      slices into the output a single run writes
+    grade SUBMISSIONS --out DIR --scheduler tcp://HOST:PORT
+                                     grade on a Dask cluster (pip install 'cnn-grader[dask]'),
+                                     one warm engine per Dask worker
 
 Every error a person can cause (a bad path, an unknown option, an unwritable folder)
 ends in one line naming the thing and the fix, and a non-zero exit; never a traceback.
@@ -97,6 +100,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     grade.add_argument("--shard", metavar="K/N",
                        help="grade only slice K of N (1 <= K <= N; ids sorted, dealt round-robin) and record it in "
                             "DIR/shard.json; join the slices with 'grade merge OUT SHARD_DIR...'")  # fmt: skip
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on the Dask cluster with this scheduler (needs the dask extra: "
+                            "pip install 'cnn-grader[dask]'); this machine writes the results as it would")  # fmt: skip
     grade.add_argument("--similarity", action="store_true",
                        help="after grading, also write the similarity report (as 'grade similarity' does) into --out")  # fmt: skip
     _threshold_option(grade)
