@@ -120,6 +120,7 @@ class ClusterGrading:
     accepted: dict[str, Any] = field(default_factory=dict)  # worker -> its future in flight, or None
     checking: dict[Any, str] = field(default_factory=dict)  # identity future -> worker
     protections: list[str] | None = None  # what the first worker admitted has, and every other must have
+    plugin: str = ""  # the name of the workers' GraderPlugin
 
     def __enter__(self) -> ClusterGrading:
         from grader.cluster_worker import GraderPlugin
@@ -140,19 +141,31 @@ class ClusterGrading:
                 "weights": {k: str(weights[k]) for k in ("kind", "sha256") if k in weights},
                 "limits": dict(self.info.limits), "sandbox": self.settings.isolate,
             }  # fmt: skip
-            self.client.register_plugin(GraderPlugin(self.assignment.name, self.settings.to_dict()))
+            plugin = GraderPlugin(self.assignment.name, self.settings.to_dict())
+            self.plugin = plugin.name
+            self._replace_plugins(plugin)
             self._admit_first()
         except BaseException:
             self.__exit__()
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def _replace_plugins(self, plugin: Any) -> None:
+        """Register `plugin` (kept if already there, hosts warm) and remove hosts of other grading settings."""
         from grader.cluster_worker import PLUGIN
 
+        def names(dask_scheduler: Any) -> list[str]:
+            return list(dask_scheduler.worker_plugins)
+
+        for name in self.client.run_on_scheduler(names):
+            if name.startswith(PLUGIN + "-") and name != plugin.name:
+                self.client.unregister_worker_plugin(name)
+        self.client.register_plugin(plugin)
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop asking; the workers keep their warm hosts for the next run with the same settings."""
         try:
             self.client.cancel(list(self.checking))
-            self.client.unregister_worker_plugin(PLUGIN)
         except Exception:  # noqa: BLE001 - the cluster may be gone already: nothing left to undo there
             pass
         self.client.close()
@@ -187,7 +200,7 @@ class ClusterGrading:
         for future in [f for f, w in self.checking.items() if w not in present]:
             del self.checking[future]
         for worker in sorted(present - set(self.accepted) - set(self.refused) - set(self.checking.values())):
-            future = self.client.submit(cluster_worker.identity, workers=[worker], allow_other_workers=False,
+            future = self.client.submit(cluster_worker.identity, self.plugin, workers=[worker], allow_other_workers=False,
                                         pure=False, key=f"grader-identity-{worker}-{time.time_ns()}")  # fmt: skip
             self.checking[future] = worker
 
@@ -232,7 +245,7 @@ class ClusterGrading:
             for worker in sorted(self.accepted):
                 if self.accepted[worker] is None and queue:
                     submission = queue.popleft()
-                    future = self.client.submit(cluster_worker.grade, pack(submission), workers=[worker],
+                    future = self.client.submit(cluster_worker.grade, self.plugin, pack(submission), workers=[worker],
                                                 allow_other_workers=False, pure=False,
                                                 key=f"grader-{submission.id}-{time.time_ns()}")  # fmt: skip
                     self.accepted[worker] = future
@@ -263,6 +276,8 @@ class ClusterGrading:
         workers = tries.setdefault(flight.submission.id, [])
         workers.append(flight.worker)
         if len(workers) < TRIES:
+            self.notice(f"Dask worker {flight.worker} stopped while grading {flight.submission.id}; "
+                        "grading it on another worker")  # fmt: skip
             queue.appendleft(flight.submission)
             return
         message = (f"Every Dask worker that graded this submission stopped while grading it ({len(workers)} tries, on "

@@ -12,7 +12,9 @@ a time, since one host grades one at a time.
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
+import os
 import shutil
 import tempfile
 import threading
@@ -43,15 +45,26 @@ class HostStopped(Exception):
     """The worker's grading host stopped while grading a submission (it has been restarted)."""
 
 
-class GraderPlugin(WorkerPlugin):
-    """One warm grading host per Dask worker, started when attached and stopped at teardown."""
+def plugin_name(assignment: str, settings: dict[str, Any]) -> str:
+    """The plugin's name: the same for the same way of grading, so that a second run finds its hosts warm.
+    (Not the grader's version: a worker of another version keeps its name, and is refused for its version.)"""
+    digest = hashlib.sha256(json.dumps([assignment, settings], sort_keys=True).encode())
+    return f"{PLUGIN}-{digest.hexdigest()[:16]}"
 
-    name = PLUGIN
+
+class GraderPlugin(WorkerPlugin):
+    """One warm grading host per Dask worker, started when attached and stopped at teardown.
+
+    Idempotent: registered again with the same name (the same grading settings), the hosts already
+    warm are kept; they stay warm between runs until another way of grading replaces them."""
+
+    idempotent = True
 
     def __init__(self, assignment: str, settings: dict[str, Any]) -> None:
         """`settings`: the coordinator's Settings.to_dict(); its folders mean nothing here and are replaced."""
         self.assignment = assignment
-        self.settings = settings
+        self.settings = {k: v for k, v in settings.items() if k not in ("cache_dir", "hidden", "sandbox_uid")}
+        self.name = plugin_name(assignment, self.settings)
         self.lock = threading.Lock()
         self.folder: Path | None = None
         self.host: HostProcess | None = None
@@ -61,7 +74,7 @@ class GraderPlugin(WorkerPlugin):
         return {"assignment": self.assignment, "settings": self.settings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["assignment"], state["settings"])  # type: ignore[misc]
+        self.__init__(state["assignment"], state["settings"])  # type: ignore[misc]  # the lock is made anew
 
     def setup(self, worker: Any) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="grader-dask-"))
@@ -70,11 +83,10 @@ class GraderPlugin(WorkerPlugin):
 
     def _start(self) -> None:
         assert self.folder is not None
-        import os
-
-        settings = Settings.from_dict(dict(self.settings, cache_dir=str(default_cache_dir()), hidden=[]))
-        settings = dataclasses.replace(settings, hidden=(str(self.folder),),
-                                       sandbox_uid=SANDBOX_UID_BASE + UID_OFFSET + os.getpid())  # fmt: skip
+        # This machine's weights cache; the worker's own folder hidden from the sandbox (other
+        # students' rebuilt submissions, the logs); a sandbox user no other grader here uses.
+        settings = Settings.from_dict(dict(self.settings, cache_dir=str(default_cache_dir()), hidden=[str(self.folder)],
+                                           sandbox_uid=SANDBOX_UID_BASE + UID_OFFSET + os.getpid()))  # fmt: skip
         self.host = HostProcess(self.assignment, settings, self.folder)
 
     async def _restart(self) -> None:
@@ -115,23 +127,24 @@ class GraderPlugin(WorkerPlugin):
         return self.identity
 
 
-def _plugin() -> GraderPlugin:
-    plugin = get_worker().plugins.get(PLUGIN)
+def _plugin(name: str) -> GraderPlugin:
+    plugin = get_worker().plugins.get(name)
     if not isinstance(plugin, GraderPlugin):
         raise SetupError("this Dask worker has no grading host (the coordinator registers one); is it still starting?")
     return plugin
 
 
-def identity() -> dict[str, Any]:
-    """Task: this worker's identity (waits for its host to be warm)."""
-    plugin = _plugin()
+def identity(name: str) -> dict[str, Any]:
+    """Task: how this worker grades with plugin `name` (waits for its host to be warm)."""
+    plugin = _plugin(name)
     with plugin.lock:
         return plugin.describe()
 
 
-def grade(parcel: Parcel) -> dict[str, Any]:
-    """Task: grade one submission sent as bytes; its record (SubmissionResult.to_dict()), `source` as rebuilt here."""
-    plugin = _plugin()
+def grade(name: str, parcel: Parcel) -> dict[str, Any]:
+    """Task: grade one submission sent as bytes with plugin `name`; its record (SubmissionResult.to_dict()),
+    `source` as rebuilt here."""
+    plugin = _plugin(name)
     with plugin.lock:
         host = plugin.ready_host()
         assert plugin.folder is not None
