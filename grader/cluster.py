@@ -182,14 +182,14 @@ class ClusterGrading:
                 raise SetupError(f"the Dask scheduler at {self.address} has no workers; start them with "
                                  f"'dask worker {self.address} --nthreads 1' on each grading machine.")  # fmt: skip
             self._check_new(present)
+            if self.accepted:  # one is enough to start; the others are admitted (or refused) while grading
+                return
             if self.checking:
                 for future in _done(list(self.checking)):
                     self._admit(self.checking.pop(future), future)
-            elif present and not self.accepted:
+            elif present:
                 first = self.refused[sorted(present)[0]]
                 raise SetupError(f"no Dask worker at {self.address} may grade for this coordinator: {first}")
-            elif self.accepted:
-                return
             else:
                 time.sleep(POLL_SECONDS)
 
