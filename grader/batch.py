@@ -15,9 +15,11 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import grader
 from grader import assignment as assignments
@@ -27,6 +29,9 @@ from grader.errors import OutputError
 from grader.results import RunInfo, RunResult, SubmissionResult, record_json, write_atomic, write_json
 from grader.settings import Settings
 from grader.shards import Shard, make_info, slice_of, write_info
+
+if TYPE_CHECKING:
+    from grader.host import EngineHost
 
 STATE_DIR = ".grader"
 
@@ -60,6 +65,56 @@ class Batch:
         """results.json and timings.json, atomically."""
         write_atomic(self.out / "results.json", self.run_result(complete).json(self._records))
         write_json(self.out / "timings.json", {"seconds": dict(sorted(self.timings.items()))})
+
+
+OnGraded = Callable[[Submission, SubmissionResult | None, float], None]
+
+
+class Grading(Protocol):
+    """Where a batch's submissions are graded: warm copies of a local host, or a Dask cluster (cluster.py)."""
+
+    @property
+    def info(self) -> RunInfo: ...
+
+    def grade_all(self, submissions: list[Submission], on_result: OnGraded) -> None:
+        """Grade each; `on_result(submission, result or None if its engine died, seconds)` as each finishes."""
+
+
+# A way to grade, started once the arguments are known good: (assignment, settings, log folder) -> Grading.
+GradingFactory = Callable[[assignments.Assignment, Settings, Path], AbstractContextManager[Grading]]
+
+
+@dataclass
+class _Local:
+    """`jobs` copies forked from one warm host on this machine."""
+
+    host: EngineHost
+    jobs: int
+    log_dir: Path
+
+    @property
+    def info(self) -> RunInfo:
+        return self.host.info
+
+    def grade_all(self, submissions: list[Submission], on_result: OnGraded) -> None:
+        pool = self.host.pool(min(self.jobs, len(submissions)), self.log_dir)
+        try:
+            pool.grade_all(submissions, on_result)
+        finally:
+            pool.close()
+
+
+def local(jobs: int) -> GradingFactory:
+    """Grade on this machine, `jobs` submissions at a time."""
+
+    @contextmanager
+    def start(loaded: assignments.Assignment, settings: Settings, log_dir: Path) -> Iterator[Grading]:
+        from grader.host import EngineHost  # imports torch: only once the arguments are known good
+
+        with EngineHost(loaded, settings) as host:
+            yield _Local(host, jobs, log_dir)
+
+    return start
 
 
 def rubric_fingerprint(assignment: assignments.Assignment) -> str:
@@ -99,22 +154,22 @@ def grade_folder(
     out: Path,
     *,
     settings: Settings,
-    jobs: int,
+    jobs: int = 1,
     resume: bool = False,
     assignment: str | None = None,
     on_result: Callable[[Batch, SubmissionResult, float], None] | None = None,
     on_start: Callable[[Batch, int], None] | None = None,
     shard: Shard | None = None,
+    grading: GradingFactory | None = None,
 ) -> Batch:
-    """Grade every submission in `root` (with `shard`, only its slice), writing results under `out` as they finish."""
+    """Grade every submission in `root` (with `shard`, only its slice), writing results under `out` as they finish;
+    on this machine `jobs` at a time, or where `grading` says (`cluster.on_cluster`: a Dask cluster)."""
     loaded = assignments.load(assignment)
     discover(root, loaded.module)  # fail fast on a bad folder, before the slow start
     state = prepare_output(out)
     hidden = tuple(str(p.resolve()) for p in (root, out))
     settings = dataclasses.replace(settings, hidden=settings.hidden + hidden)
-    from grader.host import EngineHost, engine_stopped  # imports torch: only once the arguments are known good
-
-    with EngineHost(loaded, settings) as host:
+    with (grading or local(jobs))(loaded, settings, state.parent) as host:
         found = discover(root, loaded.module)
         submissions = slice_of(found, shard, key=lambda s: s.id) if shard else found
         batch = Batch(loaded, out, submissions, info=host.info)
@@ -142,7 +197,11 @@ def grade_folder(
         batch.write(complete=False)
 
         def finished(submission: Submission, result: SubmissionResult | None, seconds: float) -> None:
-            result = dataclasses.replace(result or engine_stopped(loaded, submission), fingerprint=keys[submission.id])
+            if result is None:
+                from grader.host import engine_stopped
+
+                result = engine_stopped(loaded, submission)
+            result = dataclasses.replace(result, fingerprint=keys[submission.id])
             write_json(state / f"{untrusted.file_stem(submission.id)}.json", result.to_dict())
             batch.record(result, seconds)
             batch.write(complete=False)
@@ -150,11 +209,7 @@ def grade_folder(
                 on_result(batch, result, seconds)
 
         if pending:
-            pool = host.pool(min(jobs, len(pending)), state.parent)
-            try:
-                pool.grade_all(pending, finished)
-            finally:
-                pool.close()
+            host.grade_all(pending, finished)
     batch.write(complete=True)
     return batch
 

@@ -15,6 +15,9 @@
     grade merge OUT SHARD_DIR... [--format ...] [--ci]
                                      grade slice K of N (one machine each), then join the
                                      slices into the output a single run writes
+    grade SUBMISSIONS --out DIR --scheduler tcp://HOST:PORT
+                                     grade on a Dask cluster (pip install 'cnn-grader[dask]'),
+                                     one warm engine per Dask worker
     grade author MASTER --name NAME [--out DIR] [--reference-dir DIR]
                                      the stubs and the reference module from an instructor's
                                      solution with # BEGIN SOLUTION / # END SOLUTION regions
@@ -127,6 +130,9 @@ def build_parsers(assignment: Assignment | None = None) -> dict[str, argparse.Ar
     grade.add_argument("--shard", metavar="K/N",
                        help="grade only slice K of N (1 <= K <= N; ids sorted, dealt round-robin) and record it in "
                             "DIR/shard.json; join the slices with 'grade merge OUT SHARD_DIR...'")  # fmt: skip
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on the Dask cluster with this scheduler (needs the dask extra: "
+                            "pip install 'cnn-grader[dask]'); this machine writes the results as it would")  # fmt: skip
     grade.add_argument("--similarity", action="store_true",
                        help="after grading, also write the similarity report (as 'grade similarity' does) into --out")  # fmt: skip
     _threshold_option(grade)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grader import assignment as assignments
 from grader import console, untrusted
-from grader.batch import Batch, default_jobs, grade_folder
+from grader.batch import Batch, GradingFactory, default_jobs, grade_folder
 from grader.discover import Submission
 from grader.errors import GraderError, InputError, OutputError, SetupError, UsageError
 from grader.resources import labels
@@ -53,6 +53,7 @@ def grade(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     settings = Settings(options=resource_values(args), limits=_limits(args, loaded), isolate=not args.no_sandbox)
+    grading = _cluster(args.scheduler, args.jobs) if args.scheduler is not None else None
     progress = console.progress_bar()
     task = None
 
@@ -69,7 +70,8 @@ def grade(args: argparse.Namespace) -> int:
 
     try:
         batch = grade_folder(args.submissions, args.out, settings=settings, jobs=jobs, resume=args.resume,
-                             assignment=loaded.name, on_result=on_result, on_start=on_start, shard=shard)  # fmt: skip
+                             assignment=loaded.name, on_result=on_result, on_start=on_start, shard=shard,
+                             grading=grading)  # fmt: skip
     except KeyboardInterrupt:
         progress.stop()
         _render_partial(args.out)
@@ -92,6 +94,21 @@ def grade(args: argparse.Namespace) -> int:
     if args.ci:
         return 0 if all(s.status == "graded" for s in run.submissions) else 1
     return 0
+
+
+def _cluster(address: str, jobs: int | None) -> GradingFactory:
+    """Grading on the Dask cluster at `address`; UsageError (naming the fix) when it cannot be."""
+    if not address.split("://", 1)[-1].strip():
+        raise UsageError(f"--scheduler takes the scheduler's address, such as tcp://10.0.0.5:8786, got {address!r}")
+    try:
+        from grader.cluster import on_cluster
+    except ImportError:
+        raise SetupError("--scheduler needs Dask distributed on this machine: pip install 'cnn-grader[dask]' "
+                         "(the same version as on the workers).") from None  # fmt: skip
+    if jobs is not None:
+        console.plain(f"note: --jobs {jobs} is ignored with --scheduler: each Dask worker grades one submission at "
+                      "a time; start more workers to grade more at once.")  # fmt: skip
+    return on_cluster(address, console.plain)
 
 
 def merge(args: argparse.Namespace) -> int:

@@ -160,8 +160,11 @@ class _Entry:
     is_code: bool
 
 
-def _walk(root: Path, limits: InputLimits) -> tuple[list[_Entry], list[str]]:
-    """Regular files under `root` (links into `root` resolved, never out), and notices."""
+def _walk(root: Path, limits: InputLimits, links: list[tuple[PurePosixPath, str]] | None = None) -> tuple[list[_Entry], list[str]]:
+    """Regular files under `root` (links into `root` resolved, never out), and notices.
+
+    `links` collects each link left out and why ("outside", "outside-folder", "not-a-file",
+    "broken"): what `parcel.pack` needs to rebuild the same tree on another machine."""
     files: list[_Entry] = []
     notices: list[str] = []
     real_root = os.path.realpath(root)
@@ -184,10 +187,16 @@ def _walk(root: Path, limits: InputLimits) -> tuple[list[_Entry], list[str]]:
                     target = os.path.realpath(path)
                     if os.path.commonpath([real_root, target]) != real_root:
                         notices.append(f"{shown} is a link to a file outside your submission; submit the file itself")
+                        _note(links, relative, "outside-folder" if os.path.isdir(path) else "outside")
                         continue
-                    info = os.stat(path)
+                    try:
+                        info = os.stat(path)
+                    except OSError:
+                        _note(links, relative, "broken")
+                        raise
                     if not stat.S_ISREG(info.st_mode):
                         notices.append(f"{shown} is a link to something that is not a file; it was left out")
+                        _note(links, relative, "not-a-file")
                         continue
                     path = Path(target)
                 elif not stat.S_ISREG(info.st_mode):
@@ -197,6 +206,11 @@ def _walk(root: Path, limits: InputLimits) -> tuple[list[_Entry], list[str]]:
                 continue
             files.append(_Entry(relative, path, info.st_size, raw.endswith(CODE_SUFFIXES)))
     return files, notices
+
+
+def _note(links: list[tuple[PurePosixPath, str]] | None, relative: PurePosixPath, why: str) -> None:
+    if links is not None:
+        links.append((relative, why))
 
 
 def _select(files: list[_Entry], limits: InputLimits) -> tuple[list[_Entry], list[str]]:

@@ -92,8 +92,9 @@ SPREAD = {"tests/test_hostile.py"}
 # The files that take longest (about 25-65 s each), longest first: started first, so that no
 # worker is left with one of them while the other has finished (the single tests of SPREAD
 # fill in at the end).
-LONGEST_FIRST = ("tests/test_cnn_blocks.py", "tests/test_notebook_check.py", "tests/test_batch.py", "tests/test_kit.py",
-                 "tests/test_feedback.py", "tests/test_trust.py", "tests/test_shards.py", "tests/test_sandbox_modes.py",
+LONGEST_FIRST = ("tests/test_cnn_blocks.py", "tests/test_notebook_check.py", "tests/test_dask.py", "tests/test_batch.py",
+                 "tests/test_kit.py", "tests/test_feedback.py", "tests/test_trust.py", "tests/test_shards.py",
+                 "tests/test_sandbox_modes.py",
                  "tests/test_detectors.py")  # fmt: skip
 
 
