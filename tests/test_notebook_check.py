@@ -402,6 +402,9 @@ def test_in_colab_the_notebook_comes_from_colab(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     found = find_notebook(None)
     assert found.name == "cnn_basics.ipynb" and nbformat.read(found, as_version=4).cells[0].source == "x = 1"
+    # With two assignments installed, the notebook's own definitions say which one it is.
+    notebook.cells.append(new_code_cell("def receptive_field(layers):\n    pass\n\nclass GapCNN:\n    pass"))
+    assert find_notebook(None).name == "cnn_blocks.ipynb"
 
 
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
