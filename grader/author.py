@@ -380,6 +380,8 @@ def write_authored(
     for path, text in targets.items():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():  # replace the link, never write through it to wherever it points
+                path.unlink()
             path.write_text(text, encoding="utf-8")
         except OSError as error:
             raise OutputError(

@@ -242,6 +242,20 @@ def test_refusals_of_the_master_and_the_outputs(tmp_path: Path, capsys: pytest.C
     assert master.read_text() == MASTER
 
 
+def test_an_output_that_is_a_link_is_replaced_not_written_through(tmp_path: Path) -> None:
+    master = tmp_path / "solution.py"
+    master.write_text(MASTER)
+    elsewhere = tmp_path / "precious.txt"
+    elsewhere.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stub.py").symlink_to(elsewhere)
+    assert cli.main(["author", str(master), "--name", "stub", "--out", str(tmp_path / "out"),
+                     "--reference-dir", str(tmp_path / "ref")]) == 0  # fmt: skip
+    assert elsewhere.read_text() == "precious"
+    assert not (tmp_path / "out" / "stub.py").is_symlink()
+    assert "raise NotImplementedError" in (tmp_path / "out" / "stub.py").read_text()
+
+
 # -- generated masters ------------------------------------------------------------------------
 
 _STATEMENTS = st.sampled_from(["x = a + 1", "return a", "y = [a, b]", "pass", "# a comment", "", "b = a * 2",
