@@ -452,3 +452,17 @@ def test_batch_images_over_random_modes_and_sizes(specs, height, width, preproce
     assert report["modes_seen"] == ["RGB"] * len(specs)
     assert report["list_unchanged"] and report["images_unchanged"]
     assert [probes._image(spec).mode for spec in images] == [mode for mode, _ in specs]
+
+
+def test_the_stubs_and_reference_are_what_grade_author_makes_of_the_master() -> None:
+    """cnn_blocks is authored from one master: the committed stubs and reference are exactly what
+    `grade author reference/cnn_blocks_master.py --name cnn_blocks` writes, so the test above (the
+    stubs score 0, the reference 100) is a test of the authored files."""
+    from grader.author import author_texts
+
+    texts = author_texts(MASTER, "cnn_blocks")
+    assert sorted(texts.stubs) == ["cnn_blocks.ipynb", "cnn_blocks.py"]
+    for file, text in texts.stubs.items():
+        assert (ROOT / "assignments" / "cnn_blocks" / file).read_text(encoding="utf-8") == text, file
+    assert (ROOT / "reference" / "cnn_blocks.py").read_text(encoding="utf-8") == texts.reference
+    assert texts.regions >= 5
