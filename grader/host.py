@@ -39,7 +39,7 @@ from grader.errors import GraderError
 from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options, make_provider, uses_answer_key
 from grader.resources import Resources
 from grader.results import RunInfo, SubmissionResult
-from grader.sandbox import die_with_parent
+from grader.sandbox import die_with_parent, exit_now
 from grader.settings import Settings
 from grader.zygote import Zygote, ZygoteConfig
 
@@ -328,6 +328,8 @@ def main(serve_lines: Callable[[dict[str, Any], IO[str], IO[str]], None]) -> Non
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     serve_lines(configuration, sys.stdin, replies)
+    replies.flush()
+    exit_now(0)
 
 
 if __name__ == "__main__":

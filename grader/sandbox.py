@@ -24,6 +24,7 @@ out of `Protections`, which every report shows.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -36,6 +37,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from grader import landlock
 
@@ -128,6 +130,20 @@ def die_with_parent() -> None:
     """Ask the kernel to kill this process when its parent dies (PR_SET_PDEATHSIG), on Linux."""
     if platform.system() == "Linux":
         _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End this process without tearing down its interpreter.
+
+    Freeing the modules of a process that imported torch costs about 0.9 s of CPU (a third
+    of its start-up) and does nothing its exit does not: streams are flushed here, files
+    closed by the kernel. Only for processes whose work is done and whose exit handlers
+    have nothing left to do (the grader's own: `grade`, hosts and zygotes).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _libc() -> ctypes.CDLL:

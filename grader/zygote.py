@@ -433,3 +433,4 @@ def _supervise(
 
 if __name__ == "__main__":
     main(int(sys.argv[1]), int(sys.argv[2]))
+    sandbox.exit_now(0)
