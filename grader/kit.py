@@ -262,10 +262,12 @@ def _skipped(relative: Path) -> bool:
 
 
 def _copy_assignment(assignment: Assignment, target: Path, *, hidden: set[str], include_hidden: bool) -> None:
-    """The assignments package with this one assignment; without hidden checks unless asked."""
+    """The assignments package with this one assignment, and the modules its assignments share
+    (beside its `__init__.py`); without hidden checks unless asked."""
     package = Path(assignment.folder).parent
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(package / "__init__.py", target / "__init__.py")
+    for module in sorted(package.glob("*.py")):
+        shutil.copyfile(module, target / module.name)
     hidden_dir = Path("checks") / "hidden"
     key_dir = Path(assignment.answer_key_dir.name)
     for path in sorted(assignment.folder.rglob("*")):

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from assignments.fast_torchvision import import_torchvision
 from grader.errors import SetupError
 from grader.resources import Option, Resources
 
@@ -209,7 +210,8 @@ def preload(resources: Resources, *, for_workers: bool = True) -> None:
     """
     os.environ.update(resources.environment)
     import torch
-    import torchvision  # noqa: F401  (imported here so that workers need not)
+
+    import_torchvision()  # here, so that workers need not; without TorchDynamo (fast_torchvision.py)
     import torchvision.models._api as api
     import torchvision.transforms  # noqa: F401
     from torchvision.models import AlexNet_Weights

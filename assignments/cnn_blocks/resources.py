@@ -19,6 +19,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from assignments.fast_torchvision import import_torchvision
 from grader.resources import Resources
 
 TRAIN_FILE = Path(__file__).resolve().parent / "digits" / "digits_train.safetensors"
@@ -56,6 +57,8 @@ def preload(resources: Resources, *, for_workers: bool = True) -> None:
     """
     import PIL.Image  # noqa: F401
     import torch
+
+    import_torchvision()  # without TorchDynamo (fast_torchvision.py)
     import torchvision.transforms  # noqa: F401
 
     import assignments.cnn_blocks.data  # noqa: F401
