@@ -1,8 +1,9 @@
 """Grade a whole class: a warm host forked into parallel engines, results saved as each finishes.
 
-The coordinating process checks the input, then starts one warm host (`host.py`): it
-maps the weights, starts the zygote and grades the reference once with the whole
-rubric. Only then does it fork `jobs` copies of it, hand each the next submission, and
+The coordinating process checks the input and resolves the resources; if anything is
+left to grade (a shard may be empty, a `--resume` finished), it starts one warm host
+(`host.py`): it maps the weights, starts the zygote and grades the reference once with
+the whole rubric. Only then does it fork `jobs` copies of it, hand each the next submission, and
 write every result to disk atomically the moment it arrives. An interrupted run
 (Ctrl-C, a killed process) keeps everything graded so far; `--resume` regrades only what
 is missing or whose content (or the grading settings) changed.
@@ -86,7 +87,7 @@ GradingFactory = Callable[[assignments.Assignment, Settings, Path], AbstractCont
 
 @dataclass
 class _Local:
-    """`jobs` copies forked from one warm host on this machine."""
+    """`jobs` copies forked from one warm host on this machine, started when there is work for them."""
 
     host: EngineHost
     jobs: int
@@ -97,6 +98,8 @@ class _Local:
         return self.host.info
 
     def grade_all(self, submissions: list[Submission], on_result: OnGraded) -> None:
+        if not self.host.started:
+            self.host.start()
         pool = self.host.pool(min(self.jobs, len(submissions)), self.log_dir)
         try:
             pool.grade_all(submissions, on_result)
@@ -111,8 +114,13 @@ def local(jobs: int) -> GradingFactory:
     def start(loaded: assignments.Assignment, settings: Settings, log_dir: Path) -> Iterator[Grading]:
         from grader.host import EngineHost  # imports torch: only once the arguments are known good
 
-        with EngineHost(loaded, settings) as host:
+        host = EngineHost(loaded, settings)
+        try:
+            # Only the resources: an empty shard, or a --resume with nothing left, starts no engine.
+            host.prepare()
             yield _Local(host, jobs, log_dir)
+        finally:
+            host.close()
 
     return start
 

@@ -78,6 +78,7 @@ class EngineHost:
         self._check_reference = check_reference
         self._wrap_provider = wrap_provider
         self.resources = Resources()
+        self._prepared = False
         self._zygote: Zygote | None = None
         self._temp: Path | None = None
         self._engine: Engine | None = None
@@ -104,14 +105,25 @@ class EngineHost:
         """How this host grades, as results.json records it."""
         return RunInfo(dict(self.resources.describe), self.limits.to_dict(), tuple(self.resources.notes))
 
+    def prepare(self) -> None:
+        """Resolve the resources (model weights, data): enough for `info`, without starting anything."""
+        if self._prepared:
+            return
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        options = resources.with_defaults(self.settings.options, self.assignment.options())
+        if uses_answer_key(self.assignment, self.settings.expected):
+            options = key_options(options, self.assignment.answer_key_dir)
+        self.resources = resources.prepare(self.assignment.resources, options, self.settings.cache_dir)
+        self._prepared = True
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
     def start(self) -> None:
         """Prepare resources, start the zygote (it preloads on the other core meanwhile), load the rubric's side."""
         with collector_paused():
-            self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            options = resources.with_defaults(self.settings.options, self.assignment.options())
-            if uses_answer_key(self.assignment, self.settings.expected):
-                options = key_options(options, self.assignment.answer_key_dir)
-            self.resources = resources.prepare(self.assignment.resources, options, self.settings.cache_dir)
+            self.prepare()
             self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
             os.chmod(self._temp, 0o711)  # a worker passes through to its own scratch only
             config = ZygoteConfig(self.assignment.resources, self.resources, self.assignment.probes)

@@ -78,6 +78,7 @@ def test_a_shard_beyond_the_class_is_empty_and_valid(graded: dict[str, Path]) ->
     assert json.loads((out / "shard.json").read_text())["ids"] == []
     assert (out / "grades.csv").read_text() == "id,total,conv_out,tiny_cnn,top5,embedding,finetune\n"
     assert (out / "index.html").is_file()
+    assert not list((out / ".grader").glob("engine-*.log")), "an empty shard started an engine"
 
 
 def test_merged_shards_equal_the_whole_run(graded: dict[str, Path], tmp_path: Path, cache_dir: Path) -> None:
