@@ -23,7 +23,7 @@ report["roi"] = roi_align(x, boxes, 3, sampling_ratio=2, aligned=True).sum().ite
 FAST = """
 import json, sys, torch
 from assignments.fast_torchvision import import_torchvision
-import_torchvision()
+import_torchvision(for_workers=False)
 import torchvision
 report = {"dynamo_loaded": "torch._dynamo" in sys.modules, "left": repr(sys.modules.get("torch._dynamo.utils"))}
 bound = sys.modules["torchvision.ops.roi_align"].is_compile_supported

@@ -211,7 +211,7 @@ def preload(resources: Resources, *, for_workers: bool = True) -> None:
     os.environ.update(resources.environment)
     import torch
 
-    import_torchvision()  # here, so that workers need not; without TorchDynamo (fast_torchvision.py)
+    import_torchvision(for_workers=for_workers)  # here, so workers need not (fast_torchvision.py)
     import torchvision.models._api as api
     import torchvision.transforms  # noqa: F401
     from torchvision.models import AlexNet_Weights

@@ -58,7 +58,7 @@ def preload(resources: Resources, *, for_workers: bool = True) -> None:
     import PIL.Image  # noqa: F401
     import torch
 
-    import_torchvision()  # without TorchDynamo (fast_torchvision.py)
+    import_torchvision(for_workers=for_workers)  # TorchDynamo only for workers (fast_torchvision.py)
     import torchvision.transforms  # noqa: F401
 
     import assignments.cnn_blocks.data  # noqa: F401
