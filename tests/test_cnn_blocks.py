@@ -1,9 +1,10 @@
 """cnn_blocks, the second assignment: its rubric, its mistakes catalogue, its held-out data, its budget.
 
-One real `grade --assignment cnn_blocks` run (module scope, two jobs) grades every
-fixture in `submissions/cnn_blocks/` (a fixture per catalogued mistake, correct variants
-written differently, a submission that tries to steal the held-out digits), the
-reference, the stubs and the example class; the slow tests read its results.json.
+One real `grade --assignment cnn_blocks` run (module scope, two jobs, a 5 s training
+budget) grades every fixture in `submissions/cnn_blocks/` (a fixture per catalogued
+mistake, correct variants written differently, a submission that tries to steal the
+held-out digits), the reference, the stubs and the example class; the slow tests read
+its results.json.
 The fast tests run in this process: facts re-derived from PyTorch, what the kit would
 ship, the training budget against code that fights it, and property tests on the
 inputs students give.
