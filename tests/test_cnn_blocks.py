@@ -1,9 +1,10 @@
 """cnn_blocks, the second assignment: its rubric, its mistakes catalogue, its held-out data, its budget.
 
-One real `grade --assignment cnn_blocks` run (module scope, two jobs) grades every
-fixture in `submissions/cnn_blocks/` (a fixture per catalogued mistake, correct variants
-written differently, a submission that tries to steal the held-out digits), the
-reference, the stubs and the example class; the slow tests read its results.json.
+One real `grade --assignment cnn_blocks` run (module scope, two jobs, a 5 s training
+budget) grades every fixture in `submissions/cnn_blocks/` (a fixture per catalogued
+mistake, correct variants written differently, a submission that tries to steal the
+held-out digits), the reference, the stubs and the example class; the slow tests read
+its results.json.
 The fast tests run in this process: facts re-derived from PyTorch, what the kit would
 ship, the training budget against code that fights it, and property tests on the
 inputs students give.
@@ -73,8 +74,13 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy(source, target.with_suffix(".py"))
 
 
-# Graded first (ids are graded in order): its 30 s of training then overlap the others
-# instead of running alone at the end, with the second core idle.
+# The batch grades with this training budget (`--train-cpu-seconds`), not the default 30 s:
+# the over-budget fixture is then stopped after 5 s of CPU instead of 30, and every honest
+# training (the slowest, the thief's, takes about 3 s) still fits.
+BUDGET = 5.0
+
+# Graded first (ids are graded in order): its training until the budget stops it then
+# overlaps the others instead of running alone at the end, with the second core idle.
 SLOWEST = "train_classifier_over_budget"
 
 
@@ -99,7 +105,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[di
     env = dict(os.environ, GRADER_CACHE_DIR=str(cache_dir))
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "grader.cli", "--assignment", "cnn_blocks", str(folder), "--out",
-                          str(out), "--jobs", "2"], capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+                          str(out), "--jobs", "2", "--train-cpu-seconds", f"{BUDGET:g}"], capture_output=True, text=True,
+                         env=env, timeout=900)  # fmt: skip
     seconds = time.monotonic() - started
     assert run.returncode == 0, run.stderr[-3000:]
     records = {s["id"]: s for s in json.loads((out / "results.json").read_text())["submissions"]}
@@ -196,8 +203,38 @@ def test_over_budget_training_scores_0_on_its_question_only(batch) -> None:
     assert scores == {"receptive_field": 15, "gap_cnn": 20, "conv_bn_block": 20, "batch_images": 10}
     for name, check in checks_of(record).items():
         if name.startswith("train_classifier."):
-            assert "was stopped after" in check["message"] and "the budget is 30 s of CPU" in check["message"]
+            assert "was stopped after" in check["message"] and f"the budget is {BUDGET:g} s of CPU" in check["message"]
             assert "The whole question scores 0" in check["message"]
+
+
+@pytest.mark.slow
+def test_the_run_records_its_training_budget(batch) -> None:
+    """results.json and the class page say which budget the run graded with (here the batch's, not the default)."""
+    _, out, _ = batch
+    recorded = json.loads((out / "results.json").read_text())["train_cpu_seconds"]
+    assert (recorded["cpu_seconds"], recorded["wall_seconds"]) == (BUDGET, facts.TRAIN_WALL_SECONDS)
+    assert f"{BUDGET:g} s of CPU" in recorded["kind"] and recorded["kind"] in (out / "index.html").read_text()
+
+
+def test_the_default_training_budget_is_30_s_and_an_option_sets_another() -> None:
+    """Without `--train-cpu-seconds` a run's budget is 30 s of CPU; the option sets a smaller one, never a larger."""
+    from assignments.cnn_blocks import resources
+    from grader.errors import SetupError
+    from grader.resources import options_of, with_defaults
+
+    declared = options_of("assignments.cnn_blocks.resources")
+    assert [(o.name, o.default) for o in declared] == [("train_cpu_seconds", "30")]
+    try:
+        described = resources.prepare(with_defaults({}, declared), Path("/nonexistent")).describe
+        assert (described["train_cpu_seconds"]["cpu_seconds"], facts.train_cpu_seconds()) == (30, 30)
+        assert (described["train_cpu_seconds"]["wall_seconds"], facts.train_wall_seconds()) == (75, 75)
+        resources.prepare({"train_cpu_seconds": "2.5"}, Path("/nonexistent"))
+        assert ev.train(ev.Evidence(lambda probe, **args: args["cpu_limit"], lambda *a, **k: None), {}).value == 2.5
+        for wrong in ("0", "31", "-1", "nan", "thirty"):
+            with pytest.raises(SetupError, match="train-cpu-seconds"):
+                resources.train_budget(wrong)
+    finally:
+        facts.TrainBudget.cpu_seconds = facts.TRAIN_CPU_SECONDS
 
 
 def _fake(train: Any) -> types.ModuleType:

@@ -9,6 +9,12 @@ mount namespace, as it does for the reference and the assignment folder).
 
 No files are given to the worker: the training data travel as probe arguments, and the
 held-out images too (their labels never leave the grader's process).
+
+`--train-cpu-seconds` sets the CPU budget of one `train_classifier` call for the run
+(default 30, at most 30: the run's time limits in assignment.toml are sized for it). The
+budget in use is recorded in results.json (`train_cpu_seconds`) and named on the pages
+and in every over-budget message. The project's tests grade with a short one, so that
+their over-budget fixture is stopped after seconds rather than half a minute.
 """
 
 from __future__ import annotations
@@ -19,10 +25,27 @@ import importlib.util
 import os
 from pathlib import Path
 
+from assignments.cnn_blocks import facts
 from assignments.fast_torchvision import import_torchvision
-from grader.resources import Resources
+from grader.errors import SetupError
+from grader.resources import Option, Resources
 
 TRAIN_FILE = Path(__file__).resolve().parent / "digits" / "digits_train.safetensors"
+
+BUDGET = "train_cpu_seconds"
+
+# The command-line options of `grade`, `grade check` and `grade release` for this assignment.
+OPTIONS = (
+    Option(
+        name=BUDGET,
+        help=f"CPU seconds one train_classifier call may use, more than 0 and at most {facts.TRAIN_CPU_SECONDS:g} "
+        f"(wall time: {facts.TRAIN_WALL_SECONDS:g} s)",
+        default=f"{facts.TRAIN_CPU_SECONDS:g}",
+        other="a number of seconds",
+        metavar="SECONDS",
+        label="Training budget",
+    ),
+)
 
 
 def sklearn_data_folders() -> tuple[str, ...]:
@@ -39,11 +62,32 @@ def sklearn_data_folders() -> tuple[str, ...]:
     return tuple(folders)
 
 
+def train_budget(value: str) -> float:
+    """The CPU budget `--train-cpu-seconds` gives, checked."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= facts.TRAIN_CPU_SECONDS:
+        raise SetupError(f"--train-cpu-seconds {value!r}: give a number of seconds, more than 0 and at most "
+                         f"{facts.TRAIN_CPU_SECONDS:g}")  # fmt: skip
+    return seconds
+
+
 def prepare(options: dict[str, str], cache_dir: Path) -> Resources:
-    """No option to resolve: describe the training data, and hide scikit-learn's digits from workers."""
+    """Set the run's training budget; describe it and the training data; hide scikit-learn's digits from workers."""
+    facts.TrainBudget.cpu_seconds = train_budget(options.get(BUDGET, f"{facts.TRAIN_CPU_SECONDS:g}"))
+    cpu, wall = facts.train_cpu_seconds(), facts.train_wall_seconds()
     digest = hashlib.sha256(TRAIN_FILE.read_bytes()).hexdigest()
     return Resources(
-        describe={"digits": {"kind": "bundled", "sha256": digest, "file": str(TRAIN_FILE)}},
+        describe={
+            "digits": {"kind": "bundled", "sha256": digest, "file": str(TRAIN_FILE)},
+            BUDGET: {
+                "kind": f"{cpu:g} s of CPU",  # a page's line: "Training budget: 30 s of CPU"
+                "cpu_seconds": cpu,
+                "wall_seconds": wall,
+            },
+        },
         hidden=sklearn_data_folders(),
     )
 

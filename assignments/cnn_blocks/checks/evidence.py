@@ -203,7 +203,7 @@ def train(e: Evidence, evaluate: dict[str, torch.Tensor]) -> Outcome:
     """train_classifier(train_x, train_y, seed=0) on the 1,000 training digits, then predictions on `evaluate`."""
     pixels, labels = data.train_pixels()
     return e.student("train_report", pixels=pixels, labels=labels, seed=0, evaluate=evaluate,
-                     cpu_limit=facts.TRAIN_CPU_SECONDS, wall_limit=facts.TRAIN_WALL_SECONDS)  # fmt: skip
+                     cpu_limit=facts.train_cpu_seconds(), wall_limit=facts.train_wall_seconds())  # fmt: skip
 
 
 def train_on_validation(e: Evidence) -> Outcome:
@@ -215,5 +215,5 @@ def train_subset(e: Evidence, run: int) -> Outcome:
     pixels, labels = data.train_pixels()
     pixels, labels = pixels[:DETERMINISM_SUBSET], labels[:DETERMINISM_SUBSET]
     return e.student("train_report", pixels=pixels, labels=labels, seed=DETERMINISM_SEED,
-                     evaluate={"validation": data.validation_pixels()[0]}, cpu_limit=facts.TRAIN_CPU_SECONDS,
-                     wall_limit=facts.TRAIN_WALL_SECONDS, run=run)  # fmt: skip
+                     evaluate={"validation": data.validation_pixels()[0]}, cpu_limit=facts.train_cpu_seconds(),
+                     wall_limit=facts.train_wall_seconds(), run=run)  # fmt: skip

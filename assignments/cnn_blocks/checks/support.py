@@ -134,7 +134,7 @@ def trained(e: Evidence, outcome: Outcome, what: str) -> dict[str, Any]:
     report = answer(e, outcome, what)
     if report["status"] == "over_budget":
         fail(f"{what} was stopped after {report['cpu_seconds']:.1f} s of CPU time ({report['wall_seconds']:.1f} s of "
-             f"wall time): the budget is {facts.TRAIN_CPU_SECONDS:g} s of CPU ({facts.TRAIN_WALL_SECONDS:g} s of wall "
+             f"wall time): the budget is {facts.train_cpu_seconds():g} s of CPU ({facts.train_wall_seconds():g} s of wall "
              "time). The whole question scores 0 when training runs past its budget.",
              hint=BUDGET_HINT, mistake="train_classifier.over_budget")  # fmt: skip
     if report["status"] == "error":

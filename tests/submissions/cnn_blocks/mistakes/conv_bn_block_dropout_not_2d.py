@@ -59,7 +59,7 @@ def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, *, seed: int 
         nn.Flatten(),
         nn.Linear(32, 10),
     )
-    epochs, batch_size = 12, 32
+    epochs, batch_size = 5, 32
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     steps = epochs * -(-len(train_y) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=steps)
