@@ -343,7 +343,7 @@ def test_unsaved_code_is_reported_and_the_server_stops_with_the_kernel(tmp_path:
     lines: list[str] = []
     try:
         for code in (*cells, "import grader, json", fixed, f"_r = grader.check('conv_out')\n{SHOW}",
-                     "from grader.notebook import _SERVERS\nprint('SERVER', [s.process.pid for s, _ in _SERVERS._running.values()][0])"):  # fmt: skip
+                     "from grader.notebook import _SERVERS\nprint('SERVER', *[(s.process.pid, d) for s, d in _SERVERS._running.values()][0])"):  # fmt: skip
             reply = client.execute_interactive(code, timeout=120,
                                                output_hook=lambda m: lines.append(m["content"].get("text", "")))  # fmt: skip
             assert reply["content"]["status"] == "ok" or code in cells, reply["content"]  # the stub's demo raises
@@ -356,12 +356,17 @@ def test_unsaved_code_is_reported_and_the_server_stops_with_the_kernel(tmp_path:
     assert json.loads(verdicts) and not any(v[2] for v in json.loads(verdicts)), (
         "checked the kernel's code, not the file"
     )
-    server = int(text.split("SERVER", 1)[1].split()[0])
+    pid, log_dir = text.split("SERVER", 1)[1].split()[:2]
+    server = int(pid)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and os.path.exists(f"/proc/{server}"):
         time.sleep(0.2)
     assert not os.path.exists(f"/proc/{server}"), "the check server outlived its kernel"
-    assert _processes_mentioning("grader-check-") == [], "its engine or workers outlived it"
+    # This kernel's server only (its log folder, grader-check-...), and its zygote and workers (which
+    # name their server's pid): other runs on the machine may have check servers of their own.
+    assert "grader-check-" in log_dir
+    assert _processes_mentioning(log_dir) == [], "its engine outlived it"
+    assert _processes_mentioning(rf"grader\.zygote [0-9]+ {server}$") == [], "its zygote or workers outlived it"
 
 
 # -- finding the notebook, and the table --------------------------------------------------------
