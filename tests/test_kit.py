@@ -86,12 +86,10 @@ def kit_grade(release: tuple[Path, Path], tmp_path_factory: pytest.TempPathFacto
     import torch
 
     source = Path(torch.__file__).resolve().parents[1]  # the project's site-packages
-    for entry in sorted(source.iterdir()):
-        if PROJECT_DISTRIBUTIONS.search(entry.name):
-            continue
-        linked = _run(["cp", "-al", str(entry), str(target)], cwd=venv)
-        if linked.returncode != 0:
-            pytest.skip(f"cannot hard-link {source} into a temp folder (another filesystem?): {linked.stderr.strip()}")
+    entries = [str(e) for e in sorted(source.iterdir()) if not PROJECT_DISTRIBUTIONS.search(e.name)]
+    linked = _run(["cp", "-al", *entries, str(target)], cwd=venv)  # one cp for all: 240 processes fewer
+    if linked.returncode != 0:
+        pytest.skip(f"cannot hard-link {source} into a temp folder (another filesystem?): {linked.stderr.strip()}")
     env = _clean_env(cache_dir)
     for module in ("reference", "grader", "assignments"):
         probe = _run([str(python), "-c", f"import {module}"], cwd=venv.parent, env=env)
