@@ -63,14 +63,37 @@ def _clean_env(cache_dir: Path, **extra: str) -> dict[str, str]:
     return {**env, "GRADER_CACHE_DIR": str(cache_dir), **extra}
 
 
+# One process releases the kit, then records what the whole rubric asks the reference for (the
+# answer key test compares the two): the second needs torch too, and importing it once saves a start.
+_RELEASE = """
+import sys
+from pathlib import Path
+from grader.cli import main
+from grader.sandbox import exit_now
+out = Path(sys.argv[1])
+code = main(["release", str(out / "kit"), "--weights", "standin"])
+if code == 0:
+    from grader.assignment import load
+    from grader.kit import record_answer_key
+    record_answer_key(load("cnn_basics"), out / "all-key", options=dict(weights="standin"), visibility="all")
+exit_now(code)
+"""
+
+
 @pytest.fixture(scope="session")
-def release(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, Path]:
-    """`grade release KIT --weights standin`: (the kit, the Gradescope zip)."""
+def released(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """`grade release KIT --weights standin` in OUT, and the whole rubric's answer key in OUT/all-key."""
     out = tmp_path_factory.mktemp("release")
-    done = _run([sys.executable, "-m", "grader.cli", "release", str(out / "kit"), "--weights", "standin"], cwd=out,
+    done = _run([sys.executable, "-c", _RELEASE, str(out)], cwd=out,
                 env={**os.environ, "GRADER_CACHE_DIR": str(cache_dir)})  # fmt: skip
     assert done.returncode == 0, done.stderr + done.stdout
-    return out / "kit", out / "kit-gradescope-autograder.zip"
+    return out
+
+
+@pytest.fixture(scope="session")
+def release(released: Path) -> tuple[Path, Path]:
+    """`grade release KIT --weights standin`: (the kit, the Gradescope zip)."""
+    return released / "kit", released / "kit-gradescope-autograder.zip"
 
 
 @pytest.fixture(scope="session")
@@ -264,9 +287,7 @@ def test_kit_holds_nothing_of_the_hidden_checks(release: tuple[Path, Path], grad
     assert mentions == []
 
 
-def test_answer_key_holds_only_what_public_checks_ask(
-    release: tuple[Path, Path], cache_dir: Path, tmp_path: Path
-) -> None:
+def test_answer_key_holds_only_what_public_checks_ask(release: tuple[Path, Path], released: Path) -> None:
     kit, _ = release
     key = kit / "grader-kit" / "assignments" / "cnn_basics" / "answer_key"
     entries = json.loads((key / "answers.json").read_text())
@@ -279,14 +300,10 @@ def test_answer_key_holds_only_what_public_checks_ask(
     assert entries and {e["probe"] for e in entries.values()} <= public_calls
     assert set(info["probes"]) == {e["probe"] for e in entries.values()}
     assert info["made_with"]["weights"]["kind"] == "standin" and len(info["made_with"]["weights"]["sha256"]) == 64
-    # Everything the whole rubric asks the reference for, recorded the same way: the
-    # hidden checks ask for more, and none of that is in the kit.
-    everything = tmp_path / "all"
-    script = ("from pathlib import Path; from grader.assignment import load; from grader.kit import record_answer_key; "
-              f"record_answer_key(load('cnn_basics'), Path({str(everything)!r}), options=dict(weights='standin'), visibility='all')")  # fmt: skip
-    done = _run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "GRADER_CACHE_DIR": str(cache_dir)})
-    assert done.returncode == 0, done.stderr
-    all_entries = json.loads((everything / "answers.json").read_text())
+    # Everything the whole rubric asks the reference for, recorded the same way (record_answer_key
+    # with visibility='all', run by the `released` fixture): the hidden checks ask for more, and
+    # none of that is in the kit.
+    all_entries = json.loads((released / "all-key" / "answers.json").read_text())
     assert set(entries) < set(all_entries)
     hidden_only = set(all_entries) - set(entries)
     assert hidden_only and not hidden_only & set(entries)
