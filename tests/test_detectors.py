@@ -22,6 +22,10 @@ from assignments.cnn_basics.mistakes import CATALOGUE
 from tests.conftest import ROOT, SUBMISSIONS
 from tests.test_feedback import CORRECT, correct_submissions, fixture_name
 
+# Every fixture through every detector in a fresh process (about 22 CPU-s): left out of the inner loop;
+# test_feedback.py, in it, checks each mistake's hint through the grader.
+pytestmark = pytest.mark.slow
+
 
 def _correct_files() -> list[Path]:
     files = []

@@ -12,7 +12,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # a fresh interpreter importing torch, torchvision and TorchDynamo
 
 ROI = """
 from torchvision.ops import roi_align
@@ -20,23 +24,29 @@ x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
 boxes = torch.tensor([[0, 0.5, 0.5, 6.0, 5.0], [1, 1.0, 2.0, 7.5, 7.0]])
 report["roi"] = roi_align(x, boxes, 3, sampling_ratio=2, aligned=True).sum().item()
 """
-FAST = """
+FAST = (
+    """
 import json, sys, torch
 from assignments.fast_torchvision import import_torchvision
 import_torchvision(for_workers=False)
 import torchvision
 report = {"dynamo_loaded": "torch._dynamo" in sys.modules, "left": repr(sys.modules.get("torch._dynamo.utils"))}
 bound = sys.modules["torchvision.ops.roi_align"].is_compile_supported
-""" + ROI + """
+"""
+    + ROI
+    + """
 import torch._dynamo.utils
 report["bound_answers_as_real"] = bound("cpu") == torch._dynamo.utils.is_compile_supported("cpu")
 fast_roi = report["roi"]
 sys.modules["torchvision.ops.roi_align"].is_compile_supported = torch._dynamo.utils.is_compile_supported
-""" + ROI + """
+"""
+    + ROI
+    + """
 report["roi_as_with_dynamo"] = report["roi"] == fast_roi
 report["compiled"] = torch.compile(lambda a: a * 2 + 1, backend="eager")(torch.ones(3)).tolist()
 print(json.dumps(report))
 """
+)
 
 
 def _run(program: str) -> dict[str, object]:
