@@ -138,25 +138,30 @@ class AnswerKey:
 
     def verify(self, describe: dict[str, Any]) -> None:
         """Raise SetupError unless this run's resource files are those the key was made with."""
-        current = resource_digests(describe)
-        for name, want in sorted(self.made_with.items()):
-            got = current.get(name, {})
-            if got.get("sha256") != want["sha256"]:
-                if want["kind"] not in ("custom", got.get("kind")):
-                    fix = f"rerun with --{name} {want['kind']}"
-                else:  # same kind, other bytes: another stand-in build, or another file
-                    fix = f"use the {name} file with SHA-256 {want['sha256']} (--{name} PATH), or ask for a kit made with yours"
-                raise SetupError(
-                    f"the answer key in {self.folder} was made with {name} {want['kind']} (SHA-256 {want['sha256']}), "
-                    f"but this run uses {got.get('kind', 'none')} (SHA-256 {got.get('sha256', 'none')}), "
-                    f"so its expected values would not apply: {fix}."
-                )
+        verify_made_with(self.folder, self.made_with, describe)
 
     def probe(self, name: str, **args: Any) -> Any:
         key = digest(name, args)
         if key not in self._answers:
             raise MissingExpectation(f"the answer key has no expected value for probe {name!r}")
         return self._answers[key]
+
+
+def verify_made_with(folder: Path, made_with: dict[str, Any], describe: dict[str, Any]) -> None:
+    """Raise SetupError unless this run's resource files (`describe`) are those the key in `folder` was made with."""
+    current = resource_digests(describe)
+    for name, want in sorted(made_with.items()):
+        got = current.get(name, {})
+        if got.get("sha256") != want["sha256"]:
+            if want["kind"] not in ("custom", got.get("kind")):
+                fix = f"rerun with --{name} {want['kind']}"
+            else:  # same kind, other bytes: another stand-in build, or another file
+                fix = f"use the {name} file with SHA-256 {want['sha256']} (--{name} PATH), or ask for a kit made with yours"
+            raise SetupError(
+                f"the answer key in {folder} was made with {name} {want['kind']} (SHA-256 {want['sha256']}), "
+                f"but this run uses {got.get('kind', 'none')} (SHA-256 {got.get('sha256', 'none')}), "
+                f"so its expected values would not apply: {fix}."
+            )
 
 
 def read_key_info(folder: Path) -> dict[str, Any]:

@@ -36,7 +36,16 @@ from grader.assignment import load as load_assignment
 from grader.discover import Submission
 from grader.engine import Engine, Sandbox
 from grader.errors import GraderError
-from grader.expected import AnswerKey, Provider, ReferenceProvider, key_options, make_provider, uses_answer_key
+from grader.expected import (
+    AnswerKey,
+    Provider,
+    ReferenceProvider,
+    key_options,
+    make_provider,
+    read_key_info,
+    uses_answer_key,
+    verify_made_with,
+)
 from grader.resources import Resources
 from grader.results import RunInfo, SubmissionResult
 from grader.sandbox import die_with_parent, exit_now
@@ -124,6 +133,10 @@ class EngineHost:
         """Prepare resources, start the zygote (it preloads on the other core meanwhile), load the rubric's side."""
         with collector_paused():
             self.prepare()
+            key = self.assignment.answer_key_dir
+            if uses_answer_key(self.assignment, self.settings.expected) and key.is_dir():
+                # Before the slow part: a kit run with other weights than its key's is told so at once.
+                verify_made_with(key, read_key_info(key).get("made_with", {}), self.resources.describe)
             self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
             os.chmod(self._temp, 0o711)  # a worker passes through to its own scratch only
             config = ZygoteConfig(self.assignment.resources, self.resources, self.assignment.probes)
