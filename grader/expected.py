@@ -167,11 +167,18 @@ def verify_made_with(folder: Path, made_with: dict[str, Any], describe: dict[str
 def read_key_info(folder: Path) -> dict[str, Any]:
     """key.json of the answer key in `folder` ({} when there is none: a key from before it)."""
     try:
-        return dict(json.loads((folder / _KEY_INFO).read_text()))
+        info = json.loads((folder / _KEY_INFO).read_text())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
         raise SetupError(f"{folder / _KEY_INFO} cannot be read ({error}); run `grade release` again.") from None
+    made_with = info.get("made_with", {}) if isinstance(info, dict) else None
+    if not isinstance(made_with, dict) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("kind"), str) and isinstance(entry.get("sha256"), str)
+        for entry in made_with.values()
+    ):
+        raise SetupError(f"{folder / _KEY_INFO} is not an answer key's record; run `grade release` again.")
+    return info
 
 
 def key_options(options: dict[str, str], folder: Path) -> dict[str, str]:

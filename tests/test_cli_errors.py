@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,8 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grader.cli import main
+from grader.errors import SetupError
+from grader.expected import read_key_info, verify_made_with
 
 
 def run(*args: object) -> tuple[int, str]:
@@ -128,3 +133,23 @@ def test_main_returns_codes_in_process(tmp_path: Path, capsys: pytest.CaptureFix
     assert main([str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     os.environ.pop("GITHUB_STEP_SUMMARY", None)
+
+
+# A kit's answer-key record (key.json) as a student's copy may hold it: anything JSON can say.
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(made_with=_json | st.dictionaries(st.sampled_from(["weights", "digits"]), _json, max_size=2), whole=st.booleans())
+def test_a_damaged_answer_key_record_is_one_setup_error(made_with: object, whole: bool, tmp_path: Path) -> None:
+    """Whatever key.json holds, reading and checking it gives a record or a SetupError naming the fix, never a crash."""
+    (tmp_path / "key.json").write_text(json.dumps(made_with if whole else {"made_with": made_with}))
+    describe = {"weights": {"kind": "standin", "sha256": "0" * 64, "file": "/x"}}
+    try:
+        verify_made_with(tmp_path, read_key_info(tmp_path).get("made_with", {}), describe)
+    except SetupError as error:
+        assert "run `grade release` again" in str(error) or "rerun with" in str(error) or "SHA-256" in str(error)
