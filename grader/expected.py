@@ -134,11 +134,10 @@ class AnswerKey:
             ) from None
         self._answers = {key: wire.join(entry["value"], tensors) for key, entry in entries.items()}
         self.folder = folder
-        self.made_with: dict[str, Any] = read_key_info(folder).get("made_with", {})
 
     def verify(self, describe: dict[str, Any]) -> None:
         """Raise SetupError unless this run's resource files are those the key was made with."""
-        verify_made_with(self.folder, self.made_with, describe)
+        verify_key(self.folder, describe)
 
     def probe(self, name: str, **args: Any) -> Any:
         key = digest(name, args)
@@ -147,10 +146,11 @@ class AnswerKey:
         return self._answers[key]
 
 
-def verify_made_with(folder: Path, made_with: dict[str, Any], describe: dict[str, Any]) -> None:
-    """Raise SetupError unless this run's resource files (`describe`) are those the key in `folder` was made with."""
+def verify_key(folder: Path, describe: dict[str, Any]) -> None:
+    """Raise SetupError unless this run's resource files (`describe`) are those the answer key in `folder`
+    was made with (read from its key.json alone: checked before anything slow starts)."""
     current = resource_digests(describe)
-    for name, want in sorted(made_with.items()):
+    for name, want in sorted(read_key_info(folder).get("made_with", {}).items()):
         got = current.get(name, {})
         if got.get("sha256") != want["sha256"]:
             if want["kind"] not in ("custom", got.get("kind")):

@@ -42,9 +42,8 @@ from grader.expected import (
     ReferenceProvider,
     key_options,
     make_provider,
-    read_key_info,
     uses_answer_key,
-    verify_made_with,
+    verify_key,
 )
 from grader.resources import Resources
 from grader.results import RunInfo, SubmissionResult
@@ -134,9 +133,9 @@ class EngineHost:
         with collector_paused():
             self.prepare()
             key = self.assignment.answer_key_dir
-            if uses_answer_key(self.assignment, self.settings.expected) and key.is_dir():
-                # Before the slow part: a kit run with other weights than its key's is told so at once.
-                verify_made_with(key, read_key_info(key).get("made_with", {}), self.resources.describe)
+            checked = uses_answer_key(self.assignment, self.settings.expected) and key.is_dir()
+            if checked:  # before the slow part: a kit run with other weights than its key's is told so at once
+                verify_key(key, self.resources.describe)
             self._temp = Path(tempfile.mkdtemp(prefix="grader-"))
             os.chmod(self._temp, 0o711)  # a worker passes through to its own scratch only
             config = ZygoteConfig(self.assignment.resources, self.resources, self.assignment.probes)
@@ -147,7 +146,8 @@ class EngineHost:
 
             torch.set_num_threads(max(1, self.settings.threads))
             provider = make_provider(self.assignment, self.settings.expected)
-            if isinstance(provider, AnswerKey):
+            # Checked here if not above: a `reference` package installed without this assignment's module.
+            if isinstance(provider, AnswerKey) and not checked:
                 provider.verify(self.resources.describe)
             wrapped = self._wrap_provider(provider) if self._wrap_provider else provider
             self._zygote.wait_ready()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from grader.cli import main
 from grader.errors import SetupError
-from grader.expected import read_key_info, verify_made_with
+from grader.expected import verify_key
 
 
 def run(*args: object) -> tuple[int, str]:
@@ -150,6 +150,6 @@ def test_a_damaged_answer_key_record_is_one_setup_error(made_with: object, whole
     (tmp_path / "key.json").write_text(json.dumps(made_with if whole else {"made_with": made_with}))
     describe = {"weights": {"kind": "standin", "sha256": "0" * 64, "file": "/x"}}
     try:
-        verify_made_with(tmp_path, read_key_info(tmp_path).get("made_with", {}), describe)
+        verify_key(tmp_path, describe)
     except SetupError as error:
         assert "run `grade release` again" in str(error) or "rerun with" in str(error) or "SHA-256" in str(error)
